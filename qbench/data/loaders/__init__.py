@@ -1,0 +1,1 @@
+"""Loaders for real datasets, each reading its official release layout."""

@@ -1,0 +1,58 @@
+"""Helpers shared by the real-dataset loaders: locating roots and resolving file names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qbench.errors import DatasetFormatError, DatasetNotFoundError
+
+
+def require_dir(name: str, root: Path, published: str, must_have: str) -> Path:
+    """``root`` if it holds ``must_have``; otherwise a one-line DatasetNotFoundError."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetNotFoundError(name, str(root), published, f"expected {must_have} inside")
+    if not (root / must_have).exists():
+        raise DatasetNotFoundError(name, str(root / must_have), published,
+                                   "the folder exists but this file is missing")
+    return root
+
+
+def file_index(folder: Path) -> dict[str, Path]:
+    """Files under ``folder`` (recursive) by lower-cased name: releases mix case (I01.BMP)."""
+    return {p.name.lower(): p for p in folder.rglob("*") if p.is_file()}
+
+
+def resolve(index: dict[str, Path], name: str, dataset: str, folder: Path) -> Path:
+    p = index.get(name.lower())
+    if p is None:
+        raise DatasetFormatError(dataset, str(folder), f"listed image {name!r} is not there")
+    return p
+
+
+def parse_float(text: str, dataset: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DatasetFormatError(dataset, where, f"not a number: {text!r}") from None
+    if value != value:  # NaN
+        raise DatasetFormatError(dataset, where, "score is NaN")
+    return value
+
+
+def make_iqa_set(name: str, paths: list[Path], scores: list[float], label, ref_ids: list[str],
+                 distortions: list[str], levels: list[int], ref_paths: dict[str, Path],
+                 root: Path):
+    """Build an :class:`~qbench.data.base.IQASet` whose item ids are paths under ``root``."""
+    import numpy as np
+
+    from qbench.data.base import IQASet
+    from qbench.data.imagefile import read_image
+
+    if not paths:
+        raise DatasetFormatError(name, str(root), "the score file lists no images")
+    ids = [p.relative_to(root).as_posix() for p in paths]
+    return IQASet(name=name, split="all", item_ids=ids, reader=lambda i: read_image(paths[i]),
+                  scores=np.asarray(scores, dtype=np.float64), label=label, ref_ids=ref_ids,
+                  distortions=distortions, levels=np.asarray(levels, dtype=np.int64),
+                  ref_paths=ref_paths)

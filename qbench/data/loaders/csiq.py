@@ -1,0 +1,78 @@
+"""CSIQ: ``csiq.DMOS.xlsx`` (sheet with columns image, dst_idx, dst_type, dst_lev, dmos_std,
+dmos; a CSV export ``csiq_dmos.csv`` with the same columns also works), ``src_imgs/1600.png``,
+``dst_imgs/<type>/1600.AWGN.1.png``. DMOS 0-1, lower is better.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from qbench.data.base import LabelSpec
+from qbench.data.loaders.common import file_index, make_iqa_set, parse_float
+from qbench.errors import DatasetFormatError, DatasetNotFoundError
+
+PUBLISHED = "https://s2.smu.edu/~eclarson/csiq.html (CSIQ database release)"
+LABEL = LabelSpec("DMOS", 0.0, 1.0, higher_is_better=False)
+COLUMNS = {"image", "dst_type", "dst_lev", "dmos"}
+# dst_type in the score sheet -> token used in the file names
+TOKENS = {"noise": "awgn", "awgn": "awgn", "jpeg": "jpeg", "jpeg 2000": "jpeg2000",
+          "jpeg2000": "jpeg2000", "fnoise": "fnoise", "blur": "blur", "contrast": "contrast"}
+SCORE_FILES = ("csiq.DMOS.xlsx", "csiq_dmos.xlsx", "csiq_dmos.csv")
+
+
+def _read_scores(root: Path) -> tuple[pd.DataFrame, Path]:
+    for name in SCORE_FILES:
+        path = root / name
+        if not path.exists():
+            continue
+        try:
+            if path.suffix == ".csv":
+                return pd.read_csv(path), path
+            sheets = pd.read_excel(path, sheet_name=None)
+        except Exception as exc:  # pandas/openpyxl raise many types for a broken file
+            raise DatasetFormatError("csiq", str(path), f"unreadable: {exc}") from None
+        for frame in sheets.values():
+            frame.columns = [str(c).strip().lower() for c in frame.columns]
+            if COLUMNS <= set(frame.columns):
+                return frame, path
+        raise DatasetFormatError("csiq", str(path), f"no sheet with columns {sorted(COLUMNS)}")
+    raise DatasetNotFoundError("csiq", str(root / SCORE_FILES[0]), PUBLISHED)
+
+
+def load_csiq(root: str | Path):
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetNotFoundError("csiq", str(root), PUBLISHED)
+    frame, score_path = _read_scores(root)
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if not COLUMNS <= set(frame.columns):
+        raise DatasetFormatError("csiq", str(score_path), f"needs columns {sorted(COLUMNS)}")
+    dst, src = root / "dst_imgs", root / "src_imgs"
+    for d in (dst, src):
+        if not d.is_dir():
+            raise DatasetFormatError("csiq", str(d), "folder missing")
+    dst_index, src_index = file_index(dst), file_index(src)
+    paths, scores, refs, dists, levels, ref_paths = [], [], [], [], [], {}
+    for n, row in enumerate(frame.itertuples(index=False), start=2):
+        where = f"{score_path.name} row {n}"
+        image = str(row.image).strip()
+        if image.endswith(".0"):  # spreadsheets turn 1600 into 1600.0
+            image = image[:-2]
+        kind = str(row.dst_type).strip().lower()
+        if kind not in TOKENS:
+            raise DatasetFormatError("csiq", where, f"unknown dst_type {row.dst_type!r}")
+        level = int(row.dst_lev)
+        name = f"{image}.{TOKENS[kind]}.{level}.png"
+        if name.lower() not in dst_index:
+            raise DatasetFormatError("csiq", str(dst), f"listed image {name!r} is not there")
+        paths.append(dst_index[name.lower()])
+        scores.append(parse_float(str(row.dmos), "csiq", where))
+        refs.append(image)
+        if f"{image}.png".lower() not in src_index:
+            raise DatasetFormatError("csiq", str(src), f"reference {image}.png is not there")
+        ref_paths[image] = src_index[f"{image}.png".lower()]
+        dists.append(TOKENS[kind])
+        levels.append(level)
+    return make_iqa_set("csiq", paths, scores, LABEL, refs, dists, levels, ref_paths, root)

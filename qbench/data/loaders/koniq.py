@@ -1,0 +1,44 @@
+"""KonIQ-10k: ``koniq10k_scores_and_distributions.csv`` (image_name, c1..c5, c_total, MOS, SD,
+MOS_zscore) and the images in ``1024x768/``. Authentic distortions, no references.
+MOS 1-5, higher is better.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from qbench.data.base import LabelSpec
+from qbench.data.loaders.common import (
+    file_index,
+    make_iqa_set,
+    parse_float,
+    require_dir,
+    resolve,
+)
+from qbench.errors import DatasetFormatError
+
+PUBLISHED = "https://database.mmsp-kn.de/koniq-10k-database.html (koniq10k_1024x768.zip)"
+LABEL = LabelSpec("MOS", 1.0, 5.0, higher_is_better=True)
+SCORES = "koniq10k_scores_and_distributions.csv"
+
+
+def load_koniq10k(root: str | Path):
+    root = require_dir("koniq10k", Path(root).expanduser(), PUBLISHED, SCORES)
+    folder = root / "1024x768"
+    if not folder.is_dir():
+        raise DatasetFormatError("koniq10k", str(folder), "image folder missing")
+    index = file_index(folder)
+    paths, scores = [], []
+    with open(root / SCORES, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"image_name", "MOS"} - set(reader.fieldnames or [])
+        if missing:
+            raise DatasetFormatError("koniq10k", str(root / SCORES),
+                                     f"missing columns {sorted(missing)}")
+        for n, row in enumerate(reader, start=2):
+            paths.append(resolve(index, row["image_name"].strip(), "koniq10k", folder))
+            scores.append(parse_float(row["MOS"], "koniq10k", f"{SCORES} line {n}"))
+    ids = [p.stem for p in paths]
+    return make_iqa_set("koniq10k", paths, scores, LABEL, ids, ["authentic"] * len(paths),
+                        [0] * len(paths), {}, root)
