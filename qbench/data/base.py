@@ -14,7 +14,7 @@ project-wide convention; decoding happens here, at the edge.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +73,21 @@ class ImageSet:
             return uint8_to_tensor(self.array[np.asarray(indices, dtype=np.int64)])
         return torch.stack([self.image(i) for i in indices])
 
+    def subset(self, indices: Sequence[int]) -> ImageSet:
+        """The same dataset restricted to ``indices`` (ids and labels follow the images)."""
+        idx = [int(i) for i in indices]
+        changes: dict = {"item_ids": [self.item_ids[i] for i in idx]}
+        if self.array is not None:
+            changes["array"] = self.array[idx]
+        else:
+            reader = self.reader
+            changes["reader"] = lambda k: reader(idx[k])
+        changes.update(self._subset_fields(idx))
+        return replace(self, **changes)
+
+    def _subset_fields(self, idx: list[int]) -> dict:
+        return {}
+
     @property
     def key(self) -> str:
         """The dataset key stored with every result row, e.g. ``scenes/test``."""
@@ -86,6 +101,10 @@ class ClassificationSet(ImageSet):
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     classes: list[str] = field(default_factory=list)
     masks: np.ndarray | None = field(default=None, repr=False)
+
+    def _subset_fields(self, idx: list[int]) -> dict:
+        return {"labels": self.labels[idx],
+                "masks": None if self.masks is None else self.masks[idx]}
 
     def mask(self, i: int) -> torch.Tensor:
         """Object mask ``i`` as an HxW float tensor in [0, 1]."""
@@ -112,6 +131,10 @@ class IQASet(ImageSet):
     distortions: list[str] = field(default_factory=list)
     levels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     ref_paths: dict[str, Path] = field(default_factory=dict)
+
+    def _subset_fields(self, idx: list[int]) -> dict:
+        return {"scores": self.scores[idx], "ref_ids": [self.ref_ids[i] for i in idx],
+                "distortions": [self.distortions[i] for i in idx], "levels": self.levels[idx]}
 
     def reference(self, i: int) -> torch.Tensor:
         """The pristine reference of item ``i`` (full-reference metrics need it)."""

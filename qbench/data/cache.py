@@ -3,20 +3,19 @@
 Each entry is a folder ``$QBENCH_HOME/<kind>/<key>/`` holding ``.npz`` arrays and a
 ``meta.json`` that records the generator version, the parameters and the sha256 of every array
 (the content fingerprint). An entry whose version or fingerprint does not match is rebuilt.
-Files are written to a temporary name and renamed, so a crash never leaves a half entry.
+Files are written atomically (:func:`qbench.atomic.atomic_write`), so a crash never leaves a half entry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from qbench.atomic import atomic_write
 from qbench.home import qbench_home
 
 
@@ -40,27 +39,15 @@ def entry_dir(kind: str, version: int, params: dict[str, Any]) -> Path:
     return qbench_home() / kind / f"v{version}-{params_key(params)}"
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_entry(folder: Path, part: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Store ``arrays`` as ``part.npz`` and record their fingerprint in ``meta.json``."""
-    _atomic_write_bytes(folder / f"{part}.npz", lambda f: np.savez(f, **arrays))
+    atomic_write(folder / f"{part}.npz", lambda f: np.savez(f, **arrays))
     meta_path = folder / "meta.json"
     all_meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     all_meta.update({k: v for k, v in meta.items() if k != "parts"})
     all_meta.setdefault("parts", {})[part] = array_fingerprint(arrays)
     payload = json.dumps(all_meta, indent=2, sort_keys=True).encode()
-    _atomic_write_bytes(meta_path, lambda f: f.write(payload))
+    atomic_write(meta_path, payload)
 
 
 def load_entry(folder: Path, part: str, version: int) -> dict[str, np.ndarray] | None:

@@ -1,0 +1,60 @@
+"""Controlled, deterministic image corruptions.
+
+``qbench.corrupt(images, name, severity, seed=0, table="imagenet")`` returns the corrupted
+batch (same shape, dtype and device); ``qbench.corrupt.names(family=None)`` lists names and
+``qbench.corrupt.info(name)`` returns a corruption's metadata. A corrupted image is a pure
+function of (image, name, severity, seed), whatever the batch around it.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import torch
+
+from qbench.corrupt import imagenet_c  # noqa: F401  (registers its corruptions)
+from qbench.corrupt.registry import REGISTRY, Corruption, get
+from qbench.corrupt.seeding import generators
+
+
+def names(family: str | None = None) -> list[str]:
+    """Registered corruption names, optionally of one family."""
+    return [n for n, c in REGISTRY.items() if family is None or c.family == family]
+
+
+def info(name: str) -> Corruption:
+    return get(name)
+
+
+def apply(images: torch.Tensor, name: str, severity: int | torch.Tensor, seed: int = 0,
+          table: str = "imagenet") -> torch.Tensor:
+    """Corrupt ``images`` (Nx3xHxW float in [0, 1]) with ``name`` at ``severity`` (int or N)."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be Nx3xHxW, got {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be a float tensor in [0, 1], got {images.dtype}")
+    c = get(name)
+    n, _, h, w = images.shape
+    sev = torch.as_tensor(severity).reshape(-1).to("cpu", torch.int64)
+    sev = sev.expand(n) if sev.numel() == 1 else sev
+    if sev.numel() != n:
+        raise ValueError(f"got {sev.numel()} severities for {n} images")
+    out = torch.empty_like(images)
+    x = images.detach().to(torch.float32)
+    for s in torch.unique(sev).tolist():
+        idx = (sev == s).nonzero().flatten().to(images.device)
+        batch = x.index_select(0, idx)
+        gens = generators(batch, name, s, seed) if c.random else []
+        out.index_copy_(0, idx, c.op(batch, c.param(s, table, h, w), gens).to(images.dtype))
+    return out
+
+
+class _CallableModule(types.ModuleType):
+    def __call__(self, images, name, severity, seed=0, table="imagenet"):
+        return apply(images, name, severity, seed=seed, table=table)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = ["Corruption", "apply", "info", "names"]
