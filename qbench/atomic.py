@@ -22,6 +22,9 @@ def atomic_write(path: str | Path, content: bytes | Callable[[BinaryIO], None]) 
                 f.write(content)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
