@@ -95,6 +95,53 @@ def _score(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None) -> list[fl
                 for k in range(x.shape[0])]
 
 
+def _score_batch(run: str, dataset: ImageSet, cond: Condition, todo: dict[str, list[int]],
+                 metrics: Sequence[Metric], seed: int, table: str
+                 ) -> tuple[list[dict], list[dict]]:
+    """Rows and failures for the (item, metric) pairs in ``todo`` under ``cond``."""
+    rows: list[dict] = []
+    failures: list[dict] = []
+
+    def record(i: int, m: Metric, outcome: float | str) -> None:
+        k = {"run": run, "dataset": dataset.key, "item": dataset.item_ids[i],
+             "corruption": cond.corruption, "severity": cond.severity, "seed": seed,
+             "scorer": m.info.name}
+        if isinstance(outcome, str):
+            failures.append({**k, "reason": outcome})
+        else:
+            rows.append({**k, "value": outcome})
+
+    def record_all(items: Iterable[int], why: str) -> None:
+        for m in metrics:
+            for i in items:
+                if i in todo[m.info.name]:
+                    record(i, m, why)
+
+    needed = sorted({i for items in todo.values() for i in items})
+    clean, bad = _load(dataset, needed)
+    for i, why in bad.items():
+        record_all([i], why)
+    ok = [i for i in needed if i not in bad]
+    if not ok or clean is None:
+        return rows, failures
+    try:
+        x = clean if cond.is_clean else corrupt.apply(clean, cond.corruption, cond.severity,
+                                                      seed=seed, table=table)
+    except Exception as exc:
+        record_all(ok, f"corruption failed: {_reason(exc)}")
+        return rows, failures
+    pos = {i: p for p, i in enumerate(ok)}
+    for m in metrics:
+        items = [i for i in todo[m.info.name] if i in pos]
+        if not items:
+            continue
+        sel = torch.tensor([pos[i] for i in items])
+        ref = clean[sel] if m.info.kind == "FR" else None
+        for i, outcome in zip(items, _score(m, x[sel], ref), strict=True):
+            record(i, m, outcome)
+    return rows, failures
+
+
 def score(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condition],
           metrics: Sequence[Metric], seed: int = 0, table: str = "imagenet",
           batch_size: int = 16, progress: bool = True) -> ScoreSummary:
@@ -109,52 +156,13 @@ def score(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condit
         active = [m for m in metrics if not (cond.is_clean and m.info.kind == "FR")]
         for idx in batches:
             bar.update(1)
-
-            def key(i, m, cond=cond):
-                return (dataset.key, dataset.item_ids[i], cond.corruption, cond.severity, seed,
-                        m.info.name)
-
-            todo = {m.info.name: [i for i in idx if key(i, m) not in done] for m in active}
-            needed = sorted({i for items in todo.values() for i in items})
+            todo = {m.info.name: [i for i in idx if (
+                dataset.key, dataset.item_ids[i], cond.corruption, cond.severity, seed,
+                m.info.name) not in done] for m in active}
             summary.reused += sum(len(idx) - len(v) for v in todo.values())
-            if not needed:
+            if not any(todo.values()):
                 continue
-            rows, failures = [], []
-
-            def record(i, m, outcome, cond=cond):
-                k = dict(zip(("dataset", "item", "corruption", "severity", "seed", "scorer"),
-                             key(i, m, cond), strict=True), run=run)
-                if isinstance(outcome, str):
-                    failures.append({**k, "reason": outcome})
-                else:
-                    rows.append({**k, "value": outcome})
-
-            clean, bad = _load(dataset, needed)
-            for i, why in bad.items():
-                for m in active:
-                    if i in todo[m.info.name]:
-                        record(i, m, why)
-            ok = [i for i in needed if i not in bad]
-            if ok and clean is not None:
-                try:
-                    x = clean if cond.is_clean else corrupt.apply(
-                        clean, cond.corruption, cond.severity, seed=seed, table=table)
-                except Exception as exc:
-                    x, why = None, _reason(exc)
-                    for m in active:
-                        for i in ok:
-                            if i in todo[m.info.name]:
-                                record(i, m, f"corruption failed: {why}")
-                if x is not None:
-                    pos = {i: p for p, i in enumerate(ok)}
-                    for m in active:
-                        items = [i for i in todo[m.info.name] if i in pos]
-                        if not items:
-                            continue
-                        sel = torch.tensor([pos[i] for i in items])
-                        ref = clean[sel] if m.info.kind == "FR" else None
-                        for i, outcome in zip(items, _score(m, x[sel], ref), strict=True):
-                            record(i, m, outcome)
+            rows, failures = _score_batch(run, dataset, cond, todo, active, seed, table)
             summary.written += store.write_rows(rows)
             summary.failed += store.write_failures(failures)
     bar.close()

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -42,7 +44,7 @@ def test_at_least_ten_classes_with_masks_matching_the_composite():
         assert 0.05 < inside < 0.7, "object covers a sensible share of the image"
     img = ds.batch([0, 1])
     assert img.shape == (2, 3, 64, 64) and img.dtype.is_floating_point
-    assert 0 <= float(img.min()) and float(img.max()) <= 1
+    assert float(img.min()) >= 0 and float(img.max()) <= 1
 
 
 def test_every_class_is_drawn_and_the_classes_differ_in_shape():
@@ -75,7 +77,7 @@ def test_splits_use_disjoint_regions_of_every_photograph():
             assert min(strip.shape[:2]) >= 32, f"{photo.key}/{split} strip too small"
             spans.append((round(lo * long_side), round(hi * long_side)))
         spans.sort()
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             assert end <= start
 
 

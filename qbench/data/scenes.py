@@ -50,8 +50,8 @@ def _strip(photo: np.ndarray, split: str) -> np.ndarray:
     h, w = photo.shape[:2]
     lo, hi = SPLIT_BOUNDS[split]
     if w >= h:
-        return photo[:, int(round(lo * w)) : int(round(hi * w))]
-    return photo[int(round(lo * h)) : int(round(hi * h)), :]
+        return photo[:, round(lo * w) : round(hi * w)]
+    return photo[round(lo * h) : round(hi * h), :]
 
 
 def _crop(rng: np.random.Generator, strip: np.ndarray, size: int) -> np.ndarray:

@@ -35,7 +35,7 @@ def _read_scores(root: Path) -> tuple[pd.DataFrame, Path]:
             raise DatasetFormatError("csiq", str(path), f"unreadable: {exc}") from None
         for frame in sheets.values():
             frame.columns = [str(c).strip().lower() for c in frame.columns]
-            if COLUMNS <= set(frame.columns):
+            if set(frame.columns) >= COLUMNS:
                 return frame, path
         raise DatasetFormatError("csiq", str(path), f"no sheet with columns {sorted(COLUMNS)}")
     raise DatasetNotFoundError("csiq", str(root / SCORE_FILES[0]), PUBLISHED)
@@ -47,7 +47,7 @@ def load_csiq(root: str | Path):
         raise DatasetNotFoundError("csiq", str(root), PUBLISHED)
     frame, score_path = _read_scores(root)
     frame.columns = [str(c).strip().lower() for c in frame.columns]
-    if not COLUMNS <= set(frame.columns):
+    if not set(frame.columns) >= COLUMNS:
         raise DatasetFormatError("csiq", str(score_path), f"needs columns {sorted(COLUMNS)}")
     dst, src = root / "dst_imgs", root / "src_imgs"
     for d in (dst, src):
