@@ -24,23 +24,33 @@ METRICS = ("pyiqa:psnr", "pyiqa:ssim", "pyiqa:ms_ssim", "pyiqa:gmsd", "pyiqa:piq
 
 
 def run_demo(out: str | Path = "results/demo", seed: int = 0, refs_size: int = 192,
-             n_scenes: int = 32, progress: bool = True) -> Path:
-    """Run the demo job into ``out`` and return the path of its report."""
+             n_scenes: int = 32, n_refs: int | None = None,
+             corruptions: tuple[str, ...] = CORRUPTIONS, severities: tuple[int, ...] = SEVERITIES,
+             metrics: tuple[str, ...] = METRICS, scenes_options: dict | None = None,
+             progress: bool = True) -> Path:
+    """Run the demo job into ``out`` and return the path of its report.
+
+    The keyword arguments exist so tests can run the same job on a smaller grid.
+    """
     out = Path(out)
+    scenes_options = scenes_options or {}
     for split in ("train", "val", "test"):
-        data.load("scenes", split=split, seed=seed, progress=progress)
+        data.load("scenes", split=split, seed=seed, progress=progress, **scenes_options)
     refs = data.load("refs", size=refs_size)
-    scenes = data.load("scenes", split="test", seed=seed).subset(range(n_scenes))
-    metrics = [create(name) for name in METRICS]
+    refs = refs.subset(range(n_refs)) if n_refs else refs
+    scenes = data.load("scenes", split="test", seed=seed, **scenes_options)
+    scenes = scenes.subset(range(min(n_scenes, len(scenes))))
+    scorers = [create(name) for name in metrics]
     store = Store(out / "store")
-    config = {"job": "demo", "seed": seed, "refs_size": refs_size, "n_scenes": n_scenes,
-              "corruptions": CORRUPTIONS, "severities": SEVERITIES, "metrics": METRICS}
+    config = {"job": "demo", "seed": seed, "refs_size": refs_size, "n_refs": n_refs,
+              "n_scenes": n_scenes, "corruptions": corruptions, "severities": severities,
+              "metrics": metrics, "scenes": scenes_options}
     run = store.begin_run(config, seeds=[seed])
-    store.record_scorers(run, [asdict(m.info) for m in metrics])
-    conditions = grid(CORRUPTIONS, SEVERITIES)
+    store.record_scorers(run, [asdict(m.info) for m in scorers])
+    conditions = grid(corruptions, severities)
     totals = {}
     for ds in (refs, scenes):
-        s = score(store, run, ds, conditions, metrics, seed=seed, progress=progress)
+        s = score(store, run, ds, conditions, scorers, seed=seed, progress=progress)
         totals[ds.key] = asdict(s)
     store.end_run(run, "finished", totals=totals)
     return build_report(out)

@@ -112,8 +112,11 @@ def summarise(rows: pd.DataFrame, failures: pd.DataFrame, cons: pd.DataFrame) ->
         per = sub.groupby("scorer").rho.mean().sort_values(ascending=False)
         n_items = rows[rows.dataset == ds].item.nunique()
         corrs = sub.corruption.nunique()
-        text = (f"On {ds} ({n_items} images, {corrs} corruption types), "
-                f"{per.index[0]} follows the severity order most consistently "
+        best = [str(k) for k, v in per.items() if v >= per.iloc[0] - 5e-4]
+        lead = (f"{best[0]} follows" if len(best) == 1
+                else f"{', '.join(best[:-1])} and {best[-1]} tie in following")
+        text = (f"On {ds} ({n_items} images, {corrs} corruption types), {lead} "
+                f"the severity order most consistently "
                 f"(mean within-image Spearman rho {per.iloc[0]:.3f})")
         if len(per) > 1:
             text += f" and {per.index[-1]} least ({per.iloc[-1]:.3f})"
