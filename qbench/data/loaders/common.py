@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from qbench.data.base import IQASet, LabelSpec
+from qbench.data.imagefile import read_image
 from qbench.errors import DatasetFormatError, DatasetNotFoundError
 
 
@@ -40,15 +44,10 @@ def parse_float(text: str, dataset: str, where: str) -> float:
     return value
 
 
-def make_iqa_set(name: str, paths: list[Path], scores: list[float], label, ref_ids: list[str],
-                 distortions: list[str], levels: list[int], ref_paths: dict[str, Path],
-                 root: Path):
+def make_iqa_set(name: str, paths: list[Path], scores: list[float], label: LabelSpec,
+                 ref_ids: list[str], distortions: list[str], levels: list[int],
+                 ref_paths: dict[str, Path], root: Path) -> IQASet:
     """Build an :class:`~qbench.data.base.IQASet` whose item ids are paths under ``root``."""
-    import numpy as np
-
-    from qbench.data.base import IQASet
-    from qbench.data.imagefile import read_image
-
     if not paths:
         raise DatasetFormatError(name, str(root), "the score file lists no images")
     ids = [p.relative_to(root).as_posix() for p in paths]
