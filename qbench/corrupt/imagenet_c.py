@@ -7,13 +7,9 @@ Parameters are the published tables (see ANCHORS.md). Spatial parameters are sca
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 
+from qbench.corrupt import ops
 from qbench.corrupt.registry import Corruption, register
 from qbench.corrupt.seeding import per_image
 
@@ -32,28 +28,8 @@ def _shot_noise(x, lam, gens):
     return (sampled.to(x) / lam).clamp_(0, 1)
 
 
-def _gaussian_kernel(sigma: float, device, dtype) -> torch.Tensor:
-    radius = max(1, int(np.ceil(4.0 * sigma)))  # skimage/scipy truncate = 4
-    t = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return k / k.sum()
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur with reflect padding (scipy's 'nearest' differs only at edges)."""
-    if sigma <= 0:
-        return x.clone()
-    k = _gaussian_kernel(sigma, x.device, x.dtype)
-    r = k.numel() // 2
-    c = x.shape[1]
-    y = F.pad(x, (r, r, 0, 0), mode="replicate")
-    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = F.pad(y, (0, 0, r, r), mode="replicate")
-    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
 def _gaussian_blur(x, sigma, gens):
-    return gaussian_blur(x, sigma).clamp_(0, 1)
+    return ops.gaussian_blur(x, sigma).clamp_(0, 1)
 
 
 def _contrast(x, c, gens):
@@ -68,21 +44,8 @@ def _brightness(x, v, gens):
     return torch.where(maxc > 0, x * new / maxc.clamp_min(1e-12), new.expand_as(x)).clamp_(0, 1)
 
 
-def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """A round trip through libjpeg (Pillow) at ``quality``, per image."""
-    out = []
-    for img in x.detach().cpu():
-        arr = img.mul(255).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
-        buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, format="JPEG", quality=int(quality))
-        buf.seek(0)
-        dec = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255.0
-        out.append(torch.from_numpy(dec).permute(2, 0, 1))
-    return torch.stack(out).to(x)
-
-
 def _jpeg(x, q, gens):
-    return jpeg(x, q)
+    return ops.jpeg(x, q)
 
 
 def _scale_linear(p, ratio):

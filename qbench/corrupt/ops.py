@@ -1,0 +1,127 @@
+"""Building blocks shared by the corruption families: filters, codecs, colour spaces, resampling.
+
+All functions take and return Nx3xHxW (or NxCxHxW) float tensors in [0, 1] unless stated, and
+run on the tensor's device; codecs (JPEG, JPEG 2000) go through Pillow on the CPU.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+
+def gaussian_kernel1d(sigma: float, truncate: float = 4.0, device=None,
+                      dtype=torch.float32) -> torch.Tensor:
+    """Normalised 1-D Gaussian taps, radius ceil(truncate * sigma) (scipy's rule)."""
+    radius = max(1, int(truncate * float(sigma) + 0.5))
+    t = torch.arange(-radius, radius + 1, device=device, dtype=dtype)
+    k = torch.exp(-0.5 * (t / float(sigma)) ** 2)
+    return k / k.sum()
+
+
+def separable_filter(x: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor,
+                     mode: str = "replicate") -> torch.Tensor:
+    """Filter each channel with ``ky`` (vertical) then ``kx`` (horizontal) taps."""
+    c = x.shape[1]
+    rx, ry = kx.numel() // 2, ky.numel() // 2
+    y = F.pad(x, (rx, rx, 0, 0), mode=mode) if rx else x
+    y = F.conv2d(y, kx.to(x).view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    y = F.pad(y, (0, 0, ry, ry), mode=mode) if ry else y
+    return F.conv2d(y, ky.to(x).view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, truncate: float = 4.0,
+                  mode: str = "replicate") -> torch.Tensor:
+    """Gaussian blur; ``replicate`` padding matches scipy/skimage's default 'nearest'."""
+    if sigma <= 0:
+        return x.clone()
+    k = gaussian_kernel1d(sigma, truncate, x.device, x.dtype)
+    if mode == "reflect" and k.numel() // 2 >= min(x.shape[-2:]):
+        mode = "replicate"  # torch's reflect needs padding smaller than the image
+    return separable_filter(x, k, k, mode)
+
+
+def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "reflect") -> torch.Tensor:
+    """Correlate every channel with a 2-D ``kernel`` (odd sides), padded by ``mode``."""
+    c = x.shape[1]
+    kh, kw = kernel.shape
+    pad = (kw // 2, kw // 2, kh // 2, kh // 2)
+    if mode == "reflect" and max(pad) >= min(x.shape[-2:]):
+        mode = "replicate"
+    y = F.pad(x, pad, mode=mode)
+    return F.conv2d(y, kernel.to(x).view(1, 1, kh, kw).expand(c, 1, kh, kw), groups=c)
+
+
+def to_uint8_array(img: torch.Tensor) -> np.ndarray:
+    """3xHxW float [0, 1] -> HxWx3 uint8 (rounded)."""
+    return img.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def from_uint8_array(arr: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """HxWx3 uint8 -> 3xHxW float [0, 1] on ``like``'s device and dtype."""
+    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1).to(like) / 255.0
+
+
+def pil_roundtrip(x: torch.Tensor, fmt: str, **save_options) -> torch.Tensor:
+    """Encode every image with Pillow in ``fmt`` and decode it again (a real codec)."""
+    out = []
+    for img in x:
+        buf = io.BytesIO()
+        Image.fromarray(to_uint8_array(img)).save(buf, format=fmt, **save_options)
+        buf.seek(0)
+        with Image.open(buf) as dec:
+            out.append(from_uint8_array(np.asarray(dec.convert("RGB")), x))
+    return torch.stack(out)
+
+
+def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """A libjpeg round trip at ``quality`` (4:2:0 chroma subsampling, Pillow's default)."""
+    return pil_roundtrip(x, "JPEG", quality=int(quality))
+
+
+def jpeg2000(x: torch.Tensor, bpp: float) -> torch.Tensor:
+    """An OpenJPEG round trip at ``bpp`` bits per pixel (compression ratio 24 / bpp)."""
+    return pil_roundtrip(x, "JPEG2000", quality_mode="rates", quality_layers=[24.0 / bpp],
+                         irreversible=True)
+
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """RGB -> HSV, all channels in [0, 1] (hue as a fraction of a turn), like skimage."""
+    r, g, b = x.unbind(1)
+    maxc, _ = x.max(1)
+    minc, _ = x.min(1)
+    delta = maxc - minc
+    s = torch.where(maxc > 0, delta / maxc.clamp_min(1e-12), torch.zeros_like(maxc))
+    safe = delta.clamp_min(1e-12)
+    h = torch.where(maxc == r, ((g - b) / safe) % 6,
+                    torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6
+    h = torch.where(delta > 0, h, torch.zeros_like(h))
+    return torch.stack([h, s, maxc], 1)
+
+
+def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """HSV -> RGB, inverse of :func:`rgb_to_hsv`."""
+    h, s, v = x.unbind(1)
+    i = torch.floor(h * 6)
+    f = h * 6 - i
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    i = i.long() % 6
+    r = torch.stack([v, q, p, p, t, v], 1).gather(1, i.unsqueeze(1)).squeeze(1)
+    g = torch.stack([t, v, v, q, p, p], 1).gather(1, i.unsqueeze(1)).squeeze(1)
+    b = torch.stack([p, p, t, v, v, q], 1).gather(1, i.unsqueeze(1)).squeeze(1)
+    return torch.stack([r, g, b], 1)
+
+
+def grayscale(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma (OpenCV's RGB2GRAY weights), Nx1xHxW."""
+    w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def scale_length(value: float, ratio: float, minimum: float = 0.0) -> float:
+    """A spatial parameter scaled to another image size (never below ``minimum``)."""
+    return max(minimum, float(value) * ratio)
