@@ -28,13 +28,18 @@ def info(name: str) -> Corruption:
 
 
 def apply(images: torch.Tensor, name: str, severity: int | torch.Tensor, seed: int = 0,
-          table: str = "imagenet") -> torch.Tensor:
-    """Corrupt ``images`` (Nx3xHxW float in [0, 1]) with ``name`` at ``severity`` (int or N)."""
+          table: str | None = None) -> torch.Tensor:
+    """Corrupt ``images`` (Nx3xHxW float in [0, 1]) with ``name`` at ``severity`` (int or N).
+
+    ``table`` picks the severity table: "imagenet" (default) or "cifar" for ImageNet-C;
+    corruptions with a single table (KADID-10k, RankIQA sets) use theirs.
+    """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be Nx3xHxW, got {tuple(images.shape)}")
     if not images.is_floating_point():
         raise TypeError(f"images must be a float tensor in [0, 1], got {images.dtype}")
     c = get(name)
+    table = table or next(iter(c.tables))
     n, _, h, w = images.shape
     sev = torch.as_tensor(severity).reshape(-1).to("cpu", torch.int64)
     sev = sev.expand(n) if sev.numel() == 1 else sev
@@ -51,7 +56,7 @@ def apply(images: torch.Tensor, name: str, severity: int | torch.Tensor, seed: i
 
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, images, name, severity, seed=0, table="imagenet"):
+    def __call__(self, images, name, severity, seed=0, table=None):
         return apply(images, name, severity, seed=seed, table=table)
 
 
