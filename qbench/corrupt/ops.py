@@ -23,37 +23,62 @@ def gaussian_kernel1d(sigma: float, truncate: float = 4.0, device=None,
     return k / k.sum()
 
 
+def _pad_index(n: int, pad: int, mode: str, device) -> torch.Tensor:
+    """Source indices of a length-``n`` axis padded by ``pad`` on both sides.
+
+    ``nearest`` repeats the edge; ``reflect`` mirrors including the edge sample (scipy's and
+    skimage's 'reflect', d c b a | a b c d); ``mirror`` mirrors excluding it (OpenCV's
+    BORDER_REFLECT_101, torch's 'reflect'). Any pad length works, even beyond the axis size.
+    """
+    i = torch.arange(-pad, n + pad, device=device)
+    if mode == "nearest":
+        return i.clamp(0, n - 1)
+    if n == 1:
+        return torch.zeros_like(i)
+    if mode == "reflect":
+        i = i % (2 * n)
+        return torch.where(i >= n, 2 * n - 1 - i, i)
+    if mode == "mirror":
+        i = i % (2 * n - 2)
+        return torch.where(i >= n, 2 * n - 2 - i, i)
+    raise ValueError(f"unknown padding mode {mode!r}")
+
+
+def pad2d(x: torch.Tensor, py: int, px: int, mode: str) -> torch.Tensor:
+    """Pad the last two axes of ``x`` by (py, px) with :func:`_pad_index`'s modes."""
+    if py:
+        x = x.index_select(-2, _pad_index(x.shape[-2], py, mode, x.device))
+    if px:
+        x = x.index_select(-1, _pad_index(x.shape[-1], px, mode, x.device))
+    return x
+
+
 def separable_filter(x: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor,
-                     mode: str = "replicate") -> torch.Tensor:
-    """Filter each channel with ``ky`` (vertical) then ``kx`` (horizontal) taps."""
+                     mode: str = "nearest") -> torch.Tensor:
+    """Correlate each channel with ``ky`` (vertical) then ``kx`` (horizontal) taps."""
     c = x.shape[1]
     rx, ry = kx.numel() // 2, ky.numel() // 2
-    y = F.pad(x, (rx, rx, 0, 0), mode=mode) if rx else x
-    y = F.conv2d(y, kx.to(x).view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = F.pad(y, (0, 0, ry, ry), mode=mode) if ry else y
-    return F.conv2d(y, ky.to(x).view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    y = pad2d(x, 0, rx, mode)
+    y = F.conv2d(y, kx.to(y).view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    y = pad2d(y, ry, 0, mode)
+    return F.conv2d(y, ky.to(y).view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float, truncate: float = 4.0,
-                  mode: str = "replicate") -> torch.Tensor:
-    """Gaussian blur; ``replicate`` padding matches scipy/skimage's default 'nearest'."""
+                  mode: str = "nearest") -> torch.Tensor:
+    """Gaussian blur with scipy.ndimage's taps; default border 'nearest' as in skimage."""
     if sigma <= 0:
         return x.clone()
     k = gaussian_kernel1d(sigma, truncate, x.device, x.dtype)
-    if mode == "reflect" and k.numel() // 2 >= min(x.shape[-2:]):
-        mode = "replicate"  # torch's reflect needs padding smaller than the image
     return separable_filter(x, k, k, mode)
 
 
-def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "reflect") -> torch.Tensor:
-    """Correlate every channel with a 2-D ``kernel`` (odd sides), padded by ``mode``."""
+def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "mirror") -> torch.Tensor:
+    """Correlate every channel with a 2-D ``kernel`` (odd sides); border as OpenCV's default."""
     c = x.shape[1]
     kh, kw = kernel.shape
-    pad = (kw // 2, kw // 2, kh // 2, kh // 2)
-    if mode == "reflect" and max(pad) >= min(x.shape[-2:]):
-        mode = "replicate"
-    y = F.pad(x, pad, mode=mode)
-    return F.conv2d(y, kernel.to(x).view(1, 1, kh, kw).expand(c, 1, kh, kw), groups=c)
+    y = pad2d(x, kh // 2, kw // 2, mode)
+    return F.conv2d(y, kernel.to(y).view(1, 1, kh, kw).expand(c, 1, kh, kw), groups=c)
 
 
 def to_uint8_array(img: torch.Tensor) -> np.ndarray:
