@@ -17,6 +17,7 @@ float (the released datasets were quantised to uint8 / saved as JPEG).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -47,6 +48,23 @@ def _scaled(*spatial: int):
     return scale
 
 
+def _with_ratio(p, ratio):
+    """A ``scale`` function that hands the size ratio to the op instead of scaling numbers:
+    for random layers that are drawn at the table's reference resolution and resized."""
+    return (p, ratio)
+
+
+def _reference_shape(h: int, w: int, ratio: float) -> tuple[int, int]:
+    return max(2, round(h / ratio)), max(2, round(w / ratio))
+
+
+def _resize_layer(layer: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Bilinear resize of a Nx?xhxw layer drawn at reference resolution to the image size."""
+    if layer.shape[-2:] == (h, w):
+        return layer
+    return F.interpolate(layer, size=(h, w), mode="bilinear", align_corners=False)
+
+
 # -- noise -----------------------------------------------------------------------------------
 def _gaussian_noise(x, sigma, gens):
     noise = per_image(gens, lambda g: torch.randn(x.shape[1:], generator=g)).to(x)
@@ -55,18 +73,15 @@ def _gaussian_noise(x, sigma, gens):
 
 def _shot_noise(x, lam, gens):
     rates = (x.detach().cpu() * lam).unbind(0)
-    sampled = torch.stack([torch.poisson(r, generator=g) for r, g in zip(rates, gens, strict=True)])
+    sampled = torch.stack(ops.pmap(lambda r, g: torch.poisson(r, generator=g), rates, gens))
     return (sampled.to(x) / lam).clamp_(0, 1)
 
 
 def _impulse_noise(x, amount, gens):
-    """skimage's salt & pepper: each array element flips with p=amount, to 0 or 1 evenly."""
-    u = per_image(gens, lambda g: torch.rand((2, *x.shape[1:]), generator=g)).to(x)
-    flipped, salt = u[:, 0] <= amount, u[:, 1] <= 0.5
-    out = x.clone()
-    out[flipped & salt] = 1.0
-    out[flipped & ~salt] = 0.0
-    return out
+    """skimage's salt & pepper: each array element flips with p=amount, to 0 or 1 evenly
+    (one uniform draw decides both: below amount/2 salt, below amount pepper)."""
+    u = per_image(gens, lambda g: torch.rand(x.shape[1:], generator=g)).to(x)
+    return torch.where(u <= amount, (u <= amount / 2).to(x.dtype), x)
 
 
 def _speckle_noise(x, sigma, gens):
@@ -96,7 +111,15 @@ def disk_kernel(radius: float, alias_blur: float) -> torch.Tensor:
 
 def _defocus_blur(x, p, gens):
     radius, alias = p
-    return ops.filter2d(x, disk_kernel(radius, alias)).clamp_(0, 1)
+    kernel = disk_kernel(radius, alias)
+    if x.device.type != "cpu":
+        return ops.filter2d(x, kernel).clamp_(0, 1)
+    import cv2  # on CPU, OpenCV's filter2D (as the reference) is the fastest path
+
+    k = kernel.numpy()
+    arrays = x.detach().float().permute(0, 2, 3, 1).contiguous().numpy()
+    out = ops.pmap(lambda a: cv2.filter2D(a, -1, k, borderType=cv2.BORDER_REFLECT_101), arrays)
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x).clamp_(0, 1)
 
 
 def _glass_shuffle_py(img: np.ndarray, offsets: np.ndarray, delta: int) -> None:
@@ -125,11 +148,13 @@ def _glass_blur(x, p, gens):
     blurred = ops.gaussian_blur(x, sigma)
     q = (blurred.clamp(0, 1) * 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy().copy()
     h, w = q.shape[1:3]
-    for k, g in enumerate(gens):
-        rng = numpy_rng(g)
-        offsets = rng.integers(-delta, delta, size=(int(iterations), h, w, 2)).astype(np.int64)
+
+    def shuffle(k: int, g: torch.Generator) -> None:
+        offsets = numpy_rng(g).integers(-delta, delta, size=(int(iterations), h, w, 2))
         if h > 2 * delta and w > 2 * delta:
-            _glass_shuffle(q[k], offsets, delta)
+            _glass_shuffle(q[k], offsets.astype(np.int64), delta)
+
+    ops.pmap(shuffle, range(len(gens)), gens)
     shuffled = torch.from_numpy(q).permute(0, 3, 1, 2).to(x) / 255.0
     return ops.gaussian_blur(shuffled, sigma).clamp_(0, 1)
 
@@ -156,7 +181,7 @@ def motion_blur_one(img: torch.Tensor, radius: float, sigma: float, angle: float
     for weight, dy, dx in taps:
         if abs(dy) >= h or abs(dx) >= w:
             break
-        out += weight * padded[..., r - dy : r - dy + h, r - dx : r - dx + w]
+        out.add_(padded[..., r - dy : r - dy + h, r - dx : r - dx + w], alpha=weight)
     return out
 
 
@@ -166,8 +191,8 @@ def _uniform(g: torch.Generator, lo: float, hi: float) -> float:
 
 def _motion_blur(x, p, gens):
     radius, sigma = p
-    out = [motion_blur_one(img, radius, sigma, _uniform(g, -45, 45)) for img, g in zip(x, gens,
-                                                                                        strict=True)]
+    angles = [_uniform(g, -45, 45) for g in gens]
+    out = ops.pmap(lambda img, a: motion_blur_one(img, radius, sigma, a), x, angles)
     return torch.stack(out).clamp_(0, 1)
 
 
@@ -192,32 +217,41 @@ def _zoom_blur(x, factors, gens):
 
 # -- weather ---------------------------------------------------------------------------------
 def _snow(x, p, gens):
-    loc, scale, zoom, threshold, radius, sigma, blend = p
-    h, w = x.shape[-2:]
-    layers = []
-    for g in gens:
+    """Snow flakes drawn (and streaked) at the table's resolution, resized, then blended."""
+    (loc, scale, zoom, threshold, radius, sigma, blend), ratio = p
+    fh, fw = x.shape[-2:]
+    h, w = _reference_shape(fh, fw, ratio)
+
+    def layer_for(g: torch.Generator) -> torch.Tensor:
         layer = torch.randn((1, 1, h, w), generator=g, dtype=torch.float32) * scale + loc
         layer = clipped_zoom(layer, max(float(zoom), 1.0))
         layer = torch.where(layer < threshold, torch.zeros_like(layer), layer)
         layer = torch.floor(layer.clamp(0, 1) * 255) / 255  # the reference's uint8 PNG step
         layer = motion_blur_one(layer[0], radius, sigma, _uniform(g, -135, -45))
-        layers.append(torch.round(layer * 255) / 255)
-    snow = torch.stack(layers).to(x)
+        return torch.round(layer * 255) / 255
+
+    snow = _resize_layer(torch.stack(ops.pmap(layer_for, gens)), fh, fw).to(x)
     bright = torch.maximum(x, ops.grayscale(x) * 1.5 + 0.5)
     x = blend * x + (1 - blend) * bright
     return (x + snow + snow.flip(-1, -2)).clamp_(0, 1)
 
 
-def frost_texture(g: torch.Generator, h: int, w: int) -> torch.Tensor:
-    """A synthetic frost layer (3xHxW in [0, 1]): needle-like crystals over patchy haze.
+FROST_TEXTURES = 5  # the reference draws from its first five frost photographs
+
+
+def frost_texture(seed: int, h: int, w: int) -> torch.Tensor:
+    """A synthetic frost photograph (3xHxW in [0, 1]): needle-like crystals over patchy haze.
 
     Sparse seeds are streaked along three random directions (crystal needles), modulated by a
-    smooth density field (frost grows in patches) over a faint haze, tinted ice-blue. Its mean
+    smooth density field (frost grows in patches) over a faint haze, tinted ice-blue; mean
     (~0.45) and contrast were set to resemble the reference's frost photographs.
     """
+    g = torch.Generator().manual_seed(seed)
     side = min(h, w)
-    density = torch.randn((1, 1, h, w), generator=g)
-    density = ops.gaussian_blur(density, side / 10, mode="reflect")
+    small = (max(8, h // 8), max(8, w // 8))
+    density = ops.gaussian_blur(torch.randn((1, 1, *small), generator=g), side / 80,
+                                mode="reflect")
+    density = F.interpolate(density, size=(h, w), mode="bilinear", align_corners=False)[0]
     density = (density - density.min()) / (density.max() - density.min() + 1e-8)
     needles = torch.zeros((1, h, w))
     for _ in range(3):
@@ -226,16 +260,28 @@ def frost_texture(g: torch.Generator, h: int, w: int) -> torch.Tensor:
                                    _uniform(g, 0, 360))
     needles = needles / (needles.amax() + 1e-8)
     grain = torch.rand((1, h, w), generator=g) * 0.08
-    tex = (0.22 + 0.35 * density[0] + 0.75 * needles * (0.4 + density[0]) + grain).clamp(0, 1)
-    tint = torch.tensor([0.80, 0.90, 1.0]).view(3, 1, 1)
-    return tex * tint
+    tex = (0.22 + 0.35 * density + 0.75 * needles * (0.4 + density) + grain).clamp(0, 1)
+    return tex * torch.tensor([0.80, 0.90, 1.0]).view(3, 1, 1)
+
+
+@functools.cache
+def frost_bank(side: int) -> tuple[torch.Tensor, ...]:
+    """Five fixed frost textures of ``2 * side`` px, made once per size (like shipped photos)."""
+    return tuple(frost_texture(1000 + k, 2 * side, 2 * side) for k in range(FROST_TEXTURES))
 
 
 def _frost(x, p, gens):
+    """Blend each image with a random crop of a random texture from the frost bank."""
     img_w, frost_w = p
     h, w = x.shape[-2:]
-    frost = torch.stack([frost_texture(g, h, w) for g in gens]).to(x)
-    return (img_w * x + frost_w * frost).clamp_(0, 1)
+    bank = frost_bank(max(h, w))
+    crops = []
+    for g in gens:
+        tex = bank[int(torch.randint(0, FROST_TEXTURES, (1,), generator=g))]
+        top = int(torch.randint(0, tex.shape[1] - h + 1, (1,), generator=g))
+        left = int(torch.randint(0, tex.shape[2] - w + 1, (1,), generator=g))
+        crops.append(tex[:, top : top + h, left : left + w])
+    return (img_w * x + frost_w * torch.stack(crops).to(x)).clamp_(0, 1)
 
 
 def plasma_fractal(rng: np.random.Generator, mapsize: int, decay: float) -> np.ndarray:
@@ -269,19 +315,23 @@ def _fog(x, p, gens):
     amount, decay = p
     h, w = x.shape[-2:]
     mapsize = 1 << max(1, math.ceil(math.log2(max(h, w))))
-    maps = torch.stack([torch.from_numpy(plasma_fractal(numpy_rng(g), mapsize, decay)[:h, :w])
-                        for g in gens]).to(x).unsqueeze(1)
+    maps = ops.pmap(lambda g: torch.from_numpy(plasma_fractal(numpy_rng(g), mapsize, decay)
+                                               [:h, :w]), gens)
+    maps = torch.stack(maps).to(x).unsqueeze(1)
     max_val = x.amax(dim=(1, 2, 3), keepdim=True)
     return ((x + amount * maps) * max_val / (max_val + amount)).clamp_(0, 1)
 
 
-def _spatter_one(img: np.ndarray, p, rng: np.random.Generator) -> np.ndarray:
-    """The reference's spatter on one HxWx3 float image (water drops or mud)."""
+def _spatter_layer(shape: tuple[int, int], p, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's liquid layer for one image: (weight map HxW, RGB colour HxWx3) where the
+    result is ``img * (1 - keep) + colour`` -- water adds pale turquoise, mud replaces with brown.
+    """
     import cv2
     from scipy.ndimage import gaussian_filter
 
     loc, scale, sigma, threshold, intensity, mode = p
-    liquid = rng.normal(size=img.shape[:2], loc=loc, scale=scale)
+    liquid = rng.normal(size=shape, loc=loc, scale=scale)
     liquid = gaussian_filter(liquid, sigma=sigma, mode="nearest", truncate=4.0)
     liquid[liquid < threshold] = 0
     if mode == 0:
@@ -296,19 +346,23 @@ def _spatter_one(img: np.ndarray, p, rng: np.random.Generator) -> np.ndarray:
         dist = cv2.blur(dist, (3, 3)).astype(np.float32)
         m = (liquid8 * dist).astype(np.float32)
         m = m / max(float(m.max()), 1e-12) * intensity
-        colour = np.array([175, 238, 238], np.float32) / 255.0
-        return np.clip(img + m[..., None] * colour, 0, 1)
+        return np.zeros(shape, np.float32), m[..., None] * (np.array([175, 238, 238]) / 255.0)
     m = gaussian_filter((liquid > threshold).astype(np.float32), sigma=intensity,
                         mode="nearest", truncate=4.0)
     m[m < 0.8] = 0
-    colour = np.array([63, 42, 20], np.float32) / 255.0
-    return np.clip(img * (1 - m[..., None]) + colour * m[..., None], 0, 1)
+    return m.astype(np.float32), m[..., None] * (np.array([63, 42, 20]) / 255.0)
 
 
 def _spatter(x, p, gens):
-    arrays = x.detach().permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
-    out = [_spatter_one(a, p, numpy_rng(g)) for a, g in zip(arrays, gens, strict=True)]
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x)
+    """Water or mud drops drawn at the table's resolution, resized, then applied."""
+    params, ratio = p
+    fh, fw = x.shape[-2:]
+    shape = _reference_shape(fh, fw, ratio)
+    layers = ops.pmap(lambda g: _spatter_layer(shape, params, numpy_rng(g)), gens)
+    keep = torch.from_numpy(np.stack([k for k, _ in layers])).unsqueeze(1).float()
+    colour = torch.from_numpy(np.stack([c for _, c in layers])).permute(0, 3, 1, 2).float()
+    keep, colour = _resize_layer(keep, fh, fw).to(x), _resize_layer(colour, fh, fw).to(x)
+    return (x * (1 - keep) + colour).clamp_(0, 1)
 
 
 # -- digital and colour ----------------------------------------------------------------------
@@ -318,16 +372,23 @@ def _contrast(x, c, gens):
 
 
 def _brightness(x, v, gens):
-    hsv = ops.rgb_to_hsv(x)
-    hsv[:, 2] = (hsv[:, 2] + v).clamp(0, 1)
-    return ops.hsv_to_rgb(hsv).clamp_(0, 1)
+    """V += v in HSV. With hue and saturation fixed, RGB scales with V: rgb * V' / V."""
+    value = x.amax(dim=1, keepdim=True)
+    new = (value + v).clamp(0, 1)
+    return torch.where(value > 0, x * new / value.clamp_min(1e-12), new.expand_as(x)).clamp_(0, 1)
 
 
 def _saturate(x, p, gens):
+    """S = S * gain + offset in HSV. With hue and V fixed, each channel moves linearly with S:
+    c' = V - (V - c) * S' / S; grey pixels (S = 0) take hue 0, as skimage's conversion does."""
     gain, offset = p
-    hsv = ops.rgb_to_hsv(x)
-    hsv[:, 1] = (hsv[:, 1] * gain + offset).clamp(0, 1)
-    return ops.hsv_to_rgb(hsv).clamp_(0, 1)
+    value = x.amax(dim=1, keepdim=True)
+    sat = torch.where(value > 0, (value - x.amin(dim=1, keepdim=True)) / value.clamp_min(1e-12),
+                      torch.zeros_like(value))
+    new = (sat * gain + offset).clamp(0, 1)
+    coloured = value - (value - x) * new / sat.clamp_min(1e-12)
+    grey_hue0 = torch.cat([value, value * (1 - new), value * (1 - new)], dim=1)
+    return torch.where(sat > 0, coloured, grey_hue0).clamp_(0, 1)
 
 
 def _jpeg(x, quality, gens):
@@ -335,19 +396,18 @@ def _jpeg(x, quality, gens):
 
 
 def _pixelate(x, factor, gens):
-    """Pillow BOX down to int(side * factor), then BOX back up, as the reference does."""
+    """Pillow BOX down to int(side * factor), then BOX back up, on 8-bit RGB as the reference."""
     from PIL import Image
 
     h, w = x.shape[-2:]
     small = (max(1, int(w * factor)), max(1, int(h * factor)))
-    out = []
-    for img in x.detach().cpu().float():
-        chans = []
-        for ch in img.numpy():
-            im = Image.fromarray(ch, mode="F").resize(small, Image.Resampling.BOX)
-            chans.append(np.asarray(im.resize((w, h), Image.Resampling.BOX)))
-        out.append(np.stack(chans))
-    return torch.from_numpy(np.stack(out)).to(x).clamp_(0, 1)
+
+    def one(img: torch.Tensor) -> np.ndarray:
+        im = Image.fromarray(ops.to_uint8_array(img)).resize(small, Image.Resampling.BOX)
+        return np.asarray(im.resize((w, h), Image.Resampling.BOX))
+
+    out = np.stack(ops.pmap(one, x.detach().cpu()))
+    return torch.from_numpy(out).permute(0, 3, 1, 2).to(x) / 255.0
 
 
 def _affine_from_points(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -381,28 +441,32 @@ def _fold(c: torch.Tensor, n: int, mode: str) -> torch.Tensor:
 
 
 def _elastic(x, p, gens):
-    alpha, sigma, affine = p
+    """Random affine warp, then a smooth random displacement field (the reference's elastic)."""
+    (alpha, sigma, affine), ratio = p
+    affine = affine * ratio  # the affine jitter acts on full-resolution points
     n, _, h, w = x.shape
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float64),
-                            torch.arange(w, dtype=torch.float64), indexing="ij")
-    ay, ax, dys, dxs = [], [], [], []
-    centre = np.float32([h, w]) // 2  # the reference indexes (row, col) pairs as (x, y) points
+    rh, rw = _reference_shape(h, w, ratio)  # displacement fields are drawn at table resolution
+    centre = np.float32([h, w]) // 2  # the reference uses (row, col) pairs as (x, y) points
     size = min(h, w) // 3
     src = np.float32([centre + size, [centre[0] + size, centre[1] - size], centre - size])
-    for g in gens:
+    mats, fields = [], []
+    for g in gens:  # draws in the reference's order: affine jitter, then dx and dy fields
         rng = numpy_rng(g)
         dst = src + rng.uniform(-affine, affine, size=src.shape).astype(np.float32)
-        inv = np.linalg.inv(np.vstack([_affine_from_points(src, dst), [0, 0, 1]]))
         # warpAffine samples the source at inv(M) @ (col, row, 1)
-        ax.append(inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2])
-        ay.append(inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2])
-        fields = torch.from_numpy(rng.uniform(-1, 1, size=(2, 1, h, w)).astype(np.float32))
-        smooth = ops.gaussian_blur(fields, sigma, truncate=3.0, mode="reflect") * alpha
-        dxs.append(smooth[0, 0].float())
-        dys.append(smooth[1, 0].float())
-    warped = _sample(x, torch.stack(ay).float(), torch.stack(ax).float(), "mirror")
-    ys = yy.float().expand(n, h, w) + torch.stack(dys)
-    xs = xx.float().expand(n, h, w) + torch.stack(dxs)
+        mats.append(np.linalg.inv(np.vstack([_affine_from_points(src, dst), [0, 0, 1]]))[:2])
+        fields.append(rng.uniform(-1, 1, size=(2, rh, rw)).astype(np.float32))
+    m = torch.from_numpy(np.stack(mats)).float().view(n, 2, 3, 1, 1)
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    ax = m[:, 0, 0] * xx + m[:, 0, 1] * yy + m[:, 0, 2]
+    ay = m[:, 1, 0] * xx + m[:, 1, 1] * yy + m[:, 1, 2]
+    warped = _sample(x, ay.to(x.device), ax.to(x.device), "mirror")
+    field = ops.gaussian_blur(torch.from_numpy(np.stack(fields)).to(x.device), sigma,
+                              truncate=3.0, mode="reflect") * alpha
+    field = _resize_layer(field, h, w) * ratio  # displacements in full-resolution pixels
+    ys = yy.to(x) + field[:, 1]
+    xs = xx.to(x) + field[:, 0]
     return _sample(warped, ys, xs, "reflect").clamp_(0, 1)
 
 
@@ -439,7 +503,8 @@ _reg("snow", "weather", _snow,
       (.55, .3, 4.5, .85, 12, 8, .65), (.55, .3, 2.5, .85, 12, 12, .55)],
      [(.1, .2, 1, .6, 8, 3, .95), (.1, .2, 1, .5, 10, 4, .9), (.15, .3, 1.75, .55, 10, 4, .9),
       (.25, .3, 2.25, .6, 12, 6, .85), (.3, .3, 1.25, .65, 14, 12, .8)], True,
-     _scaled(2, 4, 5), notes="streaks use the re-implemented motion kernel")
+     _with_ratio, notes="streaks use the re-implemented motion kernel; the flake layer is "
+     "drawn at the table's resolution and resized")
 _reg("frost", "weather", _frost,
      [(1, .4), (.8, .6), (.7, .7), (.65, .7), (.6, .75)],
      [(1, .2), (1, .3), (.9, .4), (.85, .4), (.75, .45)], True,
@@ -454,7 +519,8 @@ _reg("elastic_transform", "digital", _elastic,
       [(2, .7, .1), (2, .08, .2), (.05, .01, .02), (.07, .01, .02), (.12, .01, .02)]],
      [tuple(32 * v for v in t) for t in
       [(0, 0, .08), (.05, .2, .07), (.08, .06, .06), (.1, .04, .05), (.1, .03, .03)]], True,
-     _scaled(0, 1, 2), notes="keeps the reference's 244 (meant as 224)")
+     _with_ratio, notes="keeps the reference's 244 (meant as 224); fields are drawn at the "
+     "table's resolution and resized, displacements scaled")
 _reg("pixelate", "digital", _pixelate, (.6, .5, .4, .3, .25), (.95, .9, .85, .75, .65), False)
 _reg("jpeg_compression", "compression", _jpeg, (25, 18, 15, 10, 7), (80, 65, 58, 50, 40),
      False)
@@ -467,8 +533,7 @@ _reg("spatter", "weather", _spatter,
       (.65, .3, 1, .65, 1.5, 1), (.67, .4, 1, .65, 1.5, 1)],
      [(.62, .1, .7, .7, .5, 0), (.65, .1, .8, .7, .5, 0), (.65, .3, 1, .69, .5, 0),
       (.65, .1, .7, .69, .6, 1), (.65, .1, .5, .68, .6, 1)], True,
-     lambda p, r: _scaled(2, 4)(p, r) if p[5] == 1 else _scaled(2)(p, r),
-     notes="the 5th entry is a blur sigma (scaled) in mud mode, an intensity in water mode")
+     _with_ratio, notes="the liquid layer is drawn at the table's resolution and resized")
 _reg("saturate", "color", _saturate,
      [(.3, 0), (.1, 0), (2, 0), (5, .1), (20, .2)],
      [(.3, 0), (.1, 0), (1.5, 0), (2, .1), (2.5, .2)], False)

@@ -7,6 +7,11 @@ run on the tensor's device; codecs (JPEG, JPEG 2000) go through Pillow on the CP
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,15 +58,37 @@ def pad2d(x: torch.Tensor, py: int, px: int, mode: str) -> torch.Tensor:
     return x
 
 
+FFT_TAPS = 400  # from this many taps on (elastic's sigma ~170 px), 1-D filtering uses the FFT
+
+
+def _filter_last_axis(x: torch.Tensor, k: torch.Tensor, mode: str) -> torch.Tensor:
+    """Correlate the last axis of NxCxHxW ``x`` with odd-length taps ``k`` (same size out)."""
+    r, c = k.numel() // 2, x.shape[1]
+    y = pad2d(x, 0, r, mode)
+    if k.numel() < FFT_TAPS:  # depthwise conv2d is the fastest CPU path below this
+        return F.conv2d(y, k.to(y).view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    n = _fast_length(y.shape[-1] + k.numel())
+    spec = torch.fft.rfft(y, n=n) * torch.fft.rfft(k.flip(0).to(y), n=n)
+    return torch.fft.irfft(spec, n=n)[..., 2 * r : 2 * r + x.shape[-1]]
+
+
+def _fast_length(n: int) -> int:
+    """The smallest 5-smooth number >= n (FFT sizes with only factors 2, 3, 5 are fast)."""
+    while True:
+        m = n
+        for f in (2, 3, 5):
+            while m % f == 0:
+                m //= f
+        if m == 1:
+            return n
+        n += 1
+
+
 def separable_filter(x: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor,
                      mode: str = "nearest") -> torch.Tensor:
     """Correlate each channel with ``ky`` (vertical) then ``kx`` (horizontal) taps."""
-    c = x.shape[1]
-    rx, ry = kx.numel() // 2, ky.numel() // 2
-    y = pad2d(x, 0, rx, mode)
-    y = F.conv2d(y, kx.to(y).view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = pad2d(y, ry, 0, mode)
-    return F.conv2d(y, ky.to(y).view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    y = _filter_last_axis(x, kx, mode)
+    return _filter_last_axis(y.transpose(-1, -2), ky, mode).transpose(-1, -2).contiguous()
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float, truncate: float = 4.0,
@@ -74,11 +101,30 @@ def gaussian_blur(x: torch.Tensor, sigma: float, truncate: float = 4.0,
 
 
 def filter2d(x: torch.Tensor, kernel: torch.Tensor, mode: str = "mirror") -> torch.Tensor:
-    """Correlate every channel with a 2-D ``kernel`` (odd sides); border as OpenCV's default."""
+    """Correlate every channel with a 2-D ``kernel`` (odd sides); border as OpenCV's default.
+
+    Kernels of 13x13 and more go through the FFT (as OpenCV's filter2D does for large kernels).
+    """
     c = x.shape[1]
     kh, kw = kernel.shape
     y = pad2d(x, kh // 2, kw // 2, mode)
-    return F.conv2d(y, kernel.to(y).view(1, 1, kh, kw).expand(c, 1, kh, kw), groups=c)
+    if kh * kw < 150:
+        return F.conv2d(y, kernel.to(y).view(1, 1, kh, kw).expand(c, 1, kh, kw), groups=c)
+    ph, pw = y.shape[-2:]
+    spec = torch.fft.rfft2(y) * torch.fft.rfft2(kernel.flip(0, 1).to(y), s=(ph, pw))
+    return torch.fft.irfft2(spec, s=(ph, pw))[..., kh - 1 :, kw - 1 :]
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1,
+                                                     torch.get_num_threads())))
+
+
+def pmap(fn: Callable[..., Any], *iterables: Iterable) -> list:
+    """``[fn(*args) ...]`` over the images of a batch on a thread pool (numpy, OpenCV and torch
+    release the GIL in their kernels); results keep their order, so outputs stay deterministic."""
+    return list(_pool().map(fn, *iterables))
 
 
 def to_uint8_array(img: torch.Tensor) -> np.ndarray:

@@ -13,8 +13,10 @@ Spatial parameters were made for ~500 px pristine images; they are scaled by
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import pairwise
 
 import numpy as np
@@ -128,9 +130,27 @@ def _jpeg(x, quality, gens):
     return ops.jpeg(x, max(1, int(quality)))
 
 
+@lru_cache(maxsize=1)
+def _jp2_header_bytes() -> int:
+    """Bytes OpenJPEG (via Pillow) writes before the first tile: JP2 boxes + main header."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buf, format="JPEG2000", quality_mode="rates",
+                                    quality_layers=[1000.0], irreversible=True)
+    return buf.getvalue().find(b"\xff\x90")  # the first SOT marker
+
+
+def _jp2k_ratio(bpp: float, h: int, w: int) -> float:
+    """Compression ratio giving 24/bpp at 512x512 and the same coded bits per pixel elsewhere."""
+    header = _jp2_header_bytes()
+    payload = float(bpp) * h * w / 8 - header * h * w / REFERENCE_SIDE**2
+    return 3.0 * h * w / (header + max(payload, 1.0))
+
+
 def _jp2k(x, bpp, gens):
-    """OpenJPEG round trip at ``bpp`` bits per pixel (compression ratio 24 / bpp)."""
-    return ops.jpeg2000(x, bpp)
+    """OpenJPEG round trip at ``bpp`` bits per pixel (header overhead as at 512x512)."""
+    ratio = _jp2k_ratio(bpp, x.shape[-2], x.shape[-1])
+    return ops.pil_roundtrip(x, "JPEG2000", quality_mode="rates", quality_layers=[ratio],
+                             irreversible=True)
 
 
 def _scale_hsize(hsize, ratio):
@@ -437,3 +457,5 @@ for _number, (_family, _op, _params, _random, _scale, _notes) in _TID.items():
 
 LIVE_NAMES = tuple(f"{LIVE}:{n}" for n in ("gblur", "wn", "jpeg", "jp2k"))
 TID_NAMES = tuple(f"{TID}:{TID_TYPES[n - 1]}" for n in TID_NUMBERS)
+# BlockWise.m pairs more blocks with milder block colours (see docs/corruptions-rankiqa.md).
+NOT_MONOTONE = (f"{TID}:local_block_wise_distortions",)
