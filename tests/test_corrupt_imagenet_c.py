@@ -1,5 +1,7 @@
 """ImageNet-C: all 19 corruptions, both tables, every size, determinism and monotone severity."""
 
+import itertools
+
 import pytest
 import torch
 
@@ -73,7 +75,7 @@ def test_mean_psnr_against_the_clean_image_falls_with_severity(refs96, table):
     failures = []
     for name in NAMES:
         psnr = [_psnr(corrupt.apply(x, name, s, table=table), x) for s in range(1, 6)]
-        monotone = all(a > b for a, b in zip(psnr, psnr[1:], strict=False))
+        monotone = all(a > b for a, b in itertools.pairwise(psnr))
         if name in NOT_MONOTONE:
             assert psnr[4] < 40 and psnr[0] < 60, f"{name} must still degrade the image"
         elif not monotone:
@@ -82,9 +84,9 @@ def test_mean_psnr_against_the_clean_image_falls_with_severity(refs96, table):
 
 
 def test_glass_blur_shuffle_copies_neighbours_like_the_reference():
-    from qbench.corrupt.imagenet_c import _glass_shuffle_py
-
     import numpy as np
+
+    from qbench.corrupt.imagenet_c import _glass_shuffle_py
 
     img = np.arange(36, dtype=np.uint8).reshape(6, 6, 1).repeat(3, axis=2)
     offsets = np.zeros((1, 6, 6, 2), np.int64)
