@@ -81,17 +81,98 @@ def corrupt_cmd() -> None:
     """Image corruptions."""
 
 
-@corrupt_cmd.command("list")
-@click.option("--family", default=None, help="Only this family.")
-def corrupt_list(family: str | None) -> None:
-    """List corruptions with family, randomness and severity tables."""
+def _fmt(v) -> str:
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_fmt(e) for e in v) + ")"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _selected(family: str | None, source: str | None) -> list[str]:
     import qbench.corrupt as corrupt
 
-    for name in corrupt.names(family):
+    return [n for n in corrupt.names(family)
+            if source is None or corrupt.info(n).source == source]
+
+
+@corrupt_cmd.command("list")
+@click.option("--family", default=None, help="Only this family (noise, blur, weather, ...).")
+@click.option("--source", default=None,
+              help="Only this set: imagenet-c, kadid, rankiqa-live, rankiqa-tid.")
+@click.option("--tables", is_flag=True, help="Print every severity table in full.")
+def corrupt_list(family: str | None, source: str | None, tables: bool) -> None:
+    """List corruptions with set, family, randomness and severity tables."""
+    import qbench.corrupt as corrupt
+
+    shown = _selected(family, source)
+    for name in shown:
         c = corrupt.info(name)
-        tables = "; ".join(f"{t}: {list(v)}" for t, v in c.tables.items())
-        click.echo(f"{name:18s} {c.family:12s} {'random' if c.random else 'fixed':7s} "
-                   f"{c.source:11s} {tables}")
+        click.echo(f"{name:45s} {c.source:13s} {c.family:12s} "
+                   f"{'random' if c.random else 'fixed':7s} "
+                   f"{', '.join(f'{t}: {len(v)} levels' for t, v in c.tables.items())}")
+        if tables:
+            for t, v in c.tables.items():
+                click.echo(f"    {t}: {', '.join(_fmt(p) for p in v)}")
+    click.echo(f"{len(shown)} corruptions")
+
+
+@corrupt_cmd.command("preview")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(), default="corruptions.png", show_default=True)
+@click.option("--family", default=None, help="Only this family.")
+@click.option("--source", default=None, help="Only this set (imagenet-c, kadid, ...).")
+@click.option("--size", default=128, show_default=True, help="Longer side of each tile.")
+@click.option("--seed", default=0, show_default=True)
+def corrupt_preview(image: str, output: str, family: str | None, source: str | None, size: int,
+                    seed: int) -> None:
+    """Write a grid of IMAGE under every corruption (rows) and severity (columns)."""
+    from qbench.corrupt.preview import preview
+    from qbench.data.imagefile import read_image
+
+    path = preview(read_image(image), output, _selected(family, source), size=size, seed=seed)
+    click.echo(f"preview: {path}")
+
+
+@cli.group("bench")
+def bench_cmd() -> None:
+    """Benchmarks: qbench against a baseline measured in the same run, printed as ratios."""
+
+
+@bench_cmd.command("corrupt")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--fidelity", is_flag=True, help="Compare outputs instead of timing them.")
+@click.option("-n", "n_images", default=64, show_default=True, help="Images (224 px refs).")
+@click.option("--size", default=224, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+def bench_corrupt(as_json: bool, fidelity: bool, n_images: int, size: int, device: str) -> None:
+    """qbench's ImageNet-C against the imagecorruptions package (speed, or --fidelity)."""
+    import json
+
+    from qbench.bench import corrupt as bench
+
+    if fidelity:
+        report = bench.run_fidelity(n=min(n_images, 16), size=size)
+        if as_json:
+            click.echo(json.dumps(report, indent=2))
+            return
+        for name, entry in report.items():
+            for row in entry["severities"]:
+                if "baseline_error" in row:
+                    click.echo(f"{name:18s} s{row['severity']}  baseline failed: "
+                               f"{row['baseline_error'][:70]}")
+                    continue
+                pix = row.get("psnr_qbench_vs_baseline")
+                click.echo(f"{name:18s} s{row['severity']}  clean-PSNR qbench "
+                           f"{row['clean_psnr_qbench']:6.2f}  baseline "
+                           f"{row['clean_psnr_baseline']:6.2f}"
+                           + (f"  qbench-vs-baseline PSNR {pix:6.2f}" if pix else ""))
+        return
+    result = bench.run_speed(n=n_images, size=size, device=device, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        click.echo(f"aggregate_speedup: {result.aggregate_speedup:.2f}x over "
+                   f"{sum(t.speedup is not None for t in result.timings)} corruptions "
+                   f"({n_images} images, {size} px, severities 1-5, {device})")
 
 
 @cli.group("run")

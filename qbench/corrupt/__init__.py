@@ -17,6 +17,11 @@ from qbench.corrupt import imagenet_c, rankiqa_sets  # noqa: F401  (they registe
 from qbench.corrupt.registry import REGISTRY, Corruption, get
 from qbench.corrupt.seeding import generators
 
+# Images are corrupted in chunks of this many: results do not depend on it (each image is a
+# pure function of itself), and buffers of a chunk's size stay in the allocator's heap instead
+# of being mapped and zeroed by the kernel on every call, which dominated CPU time at 64x224^2.
+CHUNK = 16
+
 
 def names(family: str | None = None) -> list[str]:
     """Registered corruption names, optionally of one family."""
@@ -49,9 +54,11 @@ def apply(images: torch.Tensor, name: str, severity: int | torch.Tensor, seed: i
     x = images.detach().to(torch.float32)
     for s in torch.unique(sev).tolist():
         idx = (sev == s).nonzero().flatten().to(images.device)
-        batch = x.index_select(0, idx)
-        gens = generators(batch, name, s, seed) if c.random else []
-        out.index_copy_(0, idx, c.op(batch, c.param(s, table, h, w), gens).to(images.dtype))
+        param = c.param(s, table, h, w)
+        for part in idx.split(CHUNK):
+            batch = x.index_select(0, part)
+            gens = generators(batch, name, s, seed) if c.random else []
+            out.index_copy_(0, part, c.op(batch, param, gens).to(images.dtype))
     return out
 
 

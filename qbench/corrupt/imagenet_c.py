@@ -112,7 +112,7 @@ def disk_kernel(radius: float, alias_blur: float) -> torch.Tensor:
 def _defocus_blur(x, p, gens):
     radius, alias = p
     kernel = disk_kernel(radius, alias)
-    if x.device.type != "cpu":
+    if not ops.opencv_path(x):
         return ops.filter2d(x, kernel).clamp_(0, 1)
     import cv2  # on CPU, OpenCV's filter2D (as the reference) is the fastest path
 
@@ -197,22 +197,52 @@ def _motion_blur(x, p, gens):
 
 
 def clipped_zoom(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """Zoom into the centre by ``factor`` keeping the size (scipy zoom order 1 semantics)."""
+    """Zoom into the centre by ``factor`` keeping the size (scipy zoom order 1 semantics:
+    the centre crop's corner pixels map onto the zoomed image's corner pixels)."""
     h, w = x.shape[-2:]
     ch, cw = math.ceil(h / factor), math.ceil(w / factor)
     top, left = (h - ch) // 2, (w - cw) // 2
-    crop = x[..., top : top + ch, left : left + cw]
     oh, ow = round(ch * factor), round(cw * factor)
-    zoomed = F.interpolate(crop, size=(oh, ow), mode="bilinear", align_corners=True)
     ty, tx = (oh - h) // 2, (ow - w) // 2
+    if ops.opencv_path(x):  # the same affine map through OpenCV, per image in threads
+        import cv2
+
+        return ops.map_hwc(x, lambda a: _cv2_zoom(a, factor, h, w, cv2))
+    crop = x[..., top : top + ch, left : left + cw]
+    zoomed = F.interpolate(crop, size=(oh, ow), mode="bilinear", align_corners=True)
     return zoomed[..., ty : ty + h, tx : tx + w]
 
 
 def _zoom_blur(x, factors, gens):
+    """The mean of the image and its centre zooms by every factor of the level."""
+    if ops.opencv_path(x):
+        import cv2
+
+        def one(a: np.ndarray) -> np.ndarray:
+            h, w = a.shape[:2]
+            acc = a.copy()
+            for z in factors:
+                acc += _cv2_zoom(a, float(z), h, w, cv2)
+            return acc / (len(factors) + 1)
+
+        return ops.map_hwc(x, one).clamp_(0, 1)
     out = torch.zeros_like(x)
     for z in factors:
         out += clipped_zoom(x, float(z))
     return ((x + out) / (len(factors) + 1)).clamp_(0, 1)
+
+
+def _cv2_zoom(a: np.ndarray, factor: float, h: int, w: int, cv2) -> np.ndarray:
+    """:func:`clipped_zoom` of one HxWxC array with OpenCV."""
+    ch, cw = math.ceil(h / factor), math.ceil(w / factor)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    oh, ow = round(ch * factor), round(cw * factor)
+    ty, tx = (oh - h) // 2, (ow - w) // 2
+    sy, sx = (ch - 1) / max(oh - 1, 1), (cw - 1) / max(ow - 1, 1)
+    m = np.float64([[sx, 0, left + tx * sx], [0, sy, top + ty * sy]])
+    out = cv2.warpAffine(a, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_REPLICATE)
+    return out if out.ndim == 3 else out[..., None]
 
 
 # -- weather ---------------------------------------------------------------------------------
@@ -402,12 +432,11 @@ def _pixelate(x, factor, gens):
     h, w = x.shape[-2:]
     small = (max(1, int(w * factor)), max(1, int(h * factor)))
 
-    def one(img: torch.Tensor) -> np.ndarray:
-        im = Image.fromarray(ops.to_uint8_array(img)).resize(small, Image.Resampling.BOX)
+    def one(arr: np.ndarray) -> np.ndarray:
+        im = Image.fromarray(arr).resize(small, Image.Resampling.BOX)
         return np.asarray(im.resize((w, h), Image.Resampling.BOX))
 
-    out = np.stack(ops.pmap(one, x.detach().cpu()))
-    return torch.from_numpy(out).permute(0, 3, 1, 2).to(x) / 255.0
+    return ops.from_uint8_batch(np.stack(ops.pmap(one, ops.to_uint8_batch(x))), x)
 
 
 def _affine_from_points(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -453,21 +482,41 @@ def _elastic(x, p, gens):
     for g in gens:  # draws in the reference's order: affine jitter, then dx and dy fields
         rng = numpy_rng(g)
         dst = src + rng.uniform(-affine, affine, size=src.shape).astype(np.float32)
-        # warpAffine samples the source at inv(M) @ (col, row, 1)
-        mats.append(np.linalg.inv(np.vstack([_affine_from_points(src, dst), [0, 0, 1]]))[:2])
+        mats.append(_affine_from_points(src, dst))
         fields.append(rng.uniform(-1, 1, size=(2, rh, rw)).astype(np.float32))
-    m = torch.from_numpy(np.stack(mats)).float().view(n, 2, 3, 1, 1)
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32),
-                            torch.arange(w, dtype=torch.float32), indexing="ij")
-    ax = m[:, 0, 0] * xx + m[:, 0, 1] * yy + m[:, 0, 2]
-    ay = m[:, 1, 0] * xx + m[:, 1, 1] * yy + m[:, 1, 2]
-    warped = _sample(x, ay.to(x.device), ax.to(x.device), "mirror")
     field = ops.gaussian_blur(torch.from_numpy(np.stack(fields)).to(x.device), sigma,
                               truncate=3.0, mode="reflect") * alpha
     field = _resize_layer(field, h, w) * ratio  # displacements in full-resolution pixels
-    ys = yy.to(x) + field[:, 1]
-    xs = xx.to(x) + field[:, 0]
+    if ops.opencv_path(x):
+        return _elastic_cv2(x, mats, field).clamp_(0, 1)
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                            torch.arange(w, dtype=torch.float32), indexing="ij")
+    # warpAffine samples the source at inv(M) @ (col, row, 1)
+    inv = torch.from_numpy(np.stack([np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
+                                     for m in mats])).float().view(n, 2, 3, 1, 1)
+    ax = inv[:, 0, 0] * xx + inv[:, 0, 1] * yy + inv[:, 0, 2]
+    ay = inv[:, 1, 0] * xx + inv[:, 1, 1] * yy + inv[:, 1, 2]
+    warped = _sample(x, ay.to(x.device), ax.to(x.device), "mirror")
+    ys, xs = yy.to(x) + field[:, 1], xx.to(x) + field[:, 0]
     return _sample(warped, ys, xs, "reflect").clamp_(0, 1)
+
+
+def _elastic_cv2(x: torch.Tensor, mats: list[np.ndarray], field: torch.Tensor) -> torch.Tensor:
+    """The CPU path: OpenCV's warpAffine and remap, exactly the reference's two resamplings."""
+    import cv2
+
+    h, w = x.shape[-2:]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    arrays = x.detach().float().permute(0, 2, 3, 1).contiguous().numpy()
+    dxy = field.float().numpy()
+
+    def one(k: int) -> np.ndarray:
+        warped = cv2.warpAffine(arrays[k], mats[k], (w, h), borderMode=cv2.BORDER_REFLECT_101)
+        return cv2.remap(warped, grid_x + dxy[k, 0], grid_y + dxy[k, 1], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REFLECT)
+
+    out = np.stack(ops.pmap(one, range(len(mats))))
+    return torch.from_numpy(out).permute(0, 3, 1, 2).to(x)
 
 
 # -- registry --------------------------------------------------------------------------------
