@@ -13,7 +13,7 @@ import types
 
 import torch
 
-from qbench.corrupt import imagenet_c, rankiqa_sets  # noqa: F401  (they register themselves)
+from qbench.corrupt import imagenet_c, kadid, rankiqa_sets  # noqa: F401  (they register)
 from qbench.corrupt.registry import REGISTRY, Corruption, get
 from qbench.corrupt.seeding import generators
 
