@@ -19,6 +19,11 @@ NOT_MONOTONE = {
     "saturate": "levels 1-2 desaturate (x0.3, x0.1), 3-5 oversaturate",
     "spatter": "levels 1-3 are water drops, 4-5 mud, in two different mechanisms",
 }
+# ... and in one table only:
+NOT_MONOTONE_IN = {
+    "cifar": {"motion_blur": "levels 3 and 4 differ only in kernel radius (6 vs 8) beyond the "
+                             "Gaussian's reach (sigma 2), so they are the same blur"},
+}
 
 
 def _psnr(y, x):
@@ -76,7 +81,7 @@ def test_mean_psnr_against_the_clean_image_falls_with_severity(refs96, table):
     for name in NAMES:
         psnr = [_psnr(corrupt.apply(x, name, s, table=table), x) for s in range(1, 6)]
         monotone = all(a > b for a, b in itertools.pairwise(psnr))
-        if name in NOT_MONOTONE:
+        if name in NOT_MONOTONE or name in NOT_MONOTONE_IN.get(table, {}):
             assert psnr[4] < 40 and psnr[0] < 60, f"{name} must still degrade the image"
         elif not monotone:
             failures.append(f"{name}: {[round(p, 2) for p in psnr]}")

@@ -11,20 +11,16 @@ import hashlib
 
 import numpy as np
 import torch
+import xxhash
 
 
 def image_seeds(images: torch.Tensor, name: str, severity: int, seed: int) -> list[int]:
-    """The generator seed of every image (blake2b of its float32 bytes, keyed by the rest)."""
-    from qbench.corrupt.ops import pmap
-
-    key = f"{name}|{severity}|{seed}".encode()[:64]
+    """The generator seed of every image: XXH3-64 of its float32 bytes, seeded with a blake2b
+    digest of (name, severity, seed). XXH3 reads ~10 GB/s, so hashing costs ~15 us an image."""
+    tag = int.from_bytes(hashlib.blake2b(f"{name}|{severity}|{seed}".encode(),
+                                         digest_size=8).digest(), "little")
     arrays = np.ascontiguousarray(images.detach().to("cpu", torch.float32).numpy())
-
-    def one(a: np.ndarray) -> int:  # hashlib releases the GIL on large buffers
-        digest = hashlib.blake2b(a.data, digest_size=8, key=key).digest()
-        return int.from_bytes(digest, "little") & ((1 << 63) - 1)
-
-    return pmap(one, arrays)
+    return [xxhash.xxh3_64_intdigest(a.data, seed=tag) & ((1 << 63) - 1) for a in arrays]
 
 
 def generators(images: torch.Tensor, name: str, severity: int, seed: int) -> list[torch.Generator]:
