@@ -267,14 +267,23 @@ def _snow(x, p, gens):
 
 
 FROST_TEXTURES = 5  # the reference draws from its first five frost photographs
+# Per-channel mean and standard deviation of those five photographs (frost1.png ... frost5.jpg
+# of ImageNet-C, as shipped by the imagecorruptions package), measured once; each synthetic
+# texture is given the statistics of one of them.
+FROST_STATS = (((0.305, 0.585, 0.650), (0.106, 0.065, 0.060)),
+               ((0.787, 0.805, 0.841), (0.084, 0.087, 0.089)),
+               ((0.787, 0.805, 0.841), (0.084, 0.087, 0.089)),
+               ((0.540, 0.599, 0.648), (0.112, 0.112, 0.117)),
+               ((0.441, 0.484, 0.528), (0.174, 0.170, 0.163)))
 
 
-def frost_texture(seed: int, h: int, w: int) -> torch.Tensor:
+def frost_texture(seed: int, h: int, w: int, mean=(0.57, 0.66, 0.70),
+                  std=(0.11, 0.10, 0.10)) -> torch.Tensor:
     """A synthetic frost photograph (3xHxW in [0, 1]): needle-like crystals over patchy haze.
 
-    Sparse seeds are streaked along three random directions (crystal needles), modulated by a
-    smooth density field (frost grows in patches) over a faint haze, tinted ice-blue; mean
-    (~0.45) and contrast were set to resemble the reference's frost photographs.
+    Sparse seeds are streaked along three random directions (crystal needles) and modulated by
+    a smooth density field (frost grows in patches); the pattern is then given the per-channel
+    ``mean`` and ``std`` of a real frost photograph.
     """
     g = torch.Generator().manual_seed(seed)
     side = min(h, w)
@@ -290,14 +299,17 @@ def frost_texture(seed: int, h: int, w: int) -> torch.Tensor:
                                    _uniform(g, 0, 360))
     needles = needles / (needles.amax() + 1e-8)
     grain = torch.rand((1, h, w), generator=g) * 0.08
-    tex = (0.22 + 0.35 * density + 0.75 * needles * (0.4 + density) + grain).clamp(0, 1)
-    return tex * torch.tensor([0.80, 0.90, 1.0]).view(3, 1, 1)
+    pattern = 0.35 * density + 0.75 * needles * (0.4 + density) + grain
+    z = (pattern - pattern.mean()) / (pattern.std() + 1e-8)
+    mean_t, std_t = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+    return (mean_t + std_t * z).clamp(0, 1)
 
 
 @functools.cache
 def frost_bank(side: int) -> tuple[torch.Tensor, ...]:
     """Five fixed frost textures of ``2 * side`` px, made once per size (like shipped photos)."""
-    return tuple(frost_texture(1000 + k, 2 * side, 2 * side) for k in range(FROST_TEXTURES))
+    return tuple(frost_texture(1000 + k, 2 * side, 2 * side, *FROST_STATS[k])
+                 for k in range(FROST_TEXTURES))
 
 
 def _frost(x, p, gens):
@@ -397,7 +409,7 @@ def _spatter(x, p, gens):
 
 # -- digital and colour ----------------------------------------------------------------------
 def _contrast(x, c, gens):
-    means = x.mean(dim=(1, 2, 3), keepdim=True)
+    means = x.mean(dim=(2, 3), keepdim=True)  # per channel, as the reference
     return ((x - means) * c + means).clamp_(0, 1)
 
 
