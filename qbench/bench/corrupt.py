@@ -97,9 +97,12 @@ def _sync(device: str) -> None:
 
 
 def run_speed(n: int = 64, size: int = 224, device: str = "cpu", names=NAMES,
-              progress: bool = True) -> BenchResult:
-    """Time every corruption x severity for qbench and the baseline, alternating."""
-    fn = _baseline()
+              progress: bool = True, baseline=None) -> BenchResult:
+    """Time every corruption x severity for qbench and the baseline, alternating.
+
+    ``baseline(image_uint8_hwc, corruption_name=, severity=)`` defaults to imagecorruptions'.
+    """
+    fn = baseline or _baseline()
     x = bench_images(n, size)
     arrays = [(img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for img in x]
     xd = x.to(device)
@@ -137,9 +140,9 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def run_fidelity(n: int = 16, size: int = 224, names=NAMES) -> dict:
+def run_fidelity(n: int = 16, size: int = 224, names=NAMES, baseline=None) -> dict:
     """Per corruption and severity: pixel PSNR (deterministic ones) or clean-PSNR agreement."""
-    fn = _baseline()
+    fn = baseline or _baseline()
     x = bench_images(n, size)
     clean = [(img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for img in x]
     report = {}

@@ -52,13 +52,17 @@ def apply(images: torch.Tensor, name: str, severity: int | torch.Tensor, seed: i
         raise ValueError(f"got {sev.numel()} severities for {n} images")
     out = torch.empty_like(images)
     x = images.detach().to(torch.float32)
-    for s in torch.unique(sev).tolist():
-        idx = (sev == s).nonzero().flatten().to(images.device)
+    levels = torch.unique(sev).tolist()
+    for s in levels:
         param = c.param(s, table, h, w)
-        for part in idx.split(CHUNK):
-            batch = x.index_select(0, part)
+        if len(levels) == 1:  # one severity: contiguous chunks, no gather/scatter copies
+            parts = [slice(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK)]
+        else:
+            parts = (sev == s).nonzero().flatten().to(images.device).split(CHUNK)
+        for part in parts:
+            batch = x[part]
             gens = generators(batch, name, s, seed) if c.random else []
-            out.index_copy_(0, part, c.op(batch, param, gens).to(images.dtype))
+            out[part] = c.op(batch, param, gens).to(images.dtype)
     return out
 
 
