@@ -61,7 +61,8 @@ def test_cli_report_on_a_folder_without_a_store_fails_in_one_line(tmp_path):
 def test_every_command_has_help():
     runner = CliRunner()
     for args in ([], ["data"], ["data", "list"], ["data", "show"], ["run"], ["run", "demo"],
-                 ["report"], ["corrupt"], ["corrupt", "list"]):
+                 ["report"], ["corrupt"], ["corrupt", "list"], ["corrupt", "preview"],
+                 ["bench"], ["bench", "corrupt"]):
         res = runner.invoke(cli, [*args, "--help"])
         assert res.exit_code == 0 and "Usage" in res.output, args
 
