@@ -132,6 +132,39 @@ def corrupt_preview(image: str, output: str, family: str | None, source: str | N
     click.echo(f"preview: {path}")
 
 
+@cli.group("metrics")
+def metrics_cmd() -> None:
+    """Quality metrics: built-ins, plugins and every pyiqa metric."""
+
+
+@metrics_cmd.command("list")
+@click.option("--no-check", is_flag=True,
+              help="Do not try to create metrics that need weights (faster on a first run).")
+@click.option("--offline-only", is_flag=True, help="Only metrics usable offline right now.")
+@click.option("--json", "as_json", is_flag=True)
+def metrics_list(no_check: bool, offline_only: bool, as_json: bool) -> None:
+    """Every metric with kind, direction, minimum size, weights, training data and whether it
+    can be used offline now (checked once, then cached until the weight caches change)."""
+    from qbench.metrics import catalog
+
+    rows = catalog.rows(check=not no_check, progress=not as_json)
+    if offline_only:
+        rows = [r for r in rows if r.offline]
+    if as_json:
+        click.echo(catalog.as_json(rows))
+        return
+    click.echo(f"{'name':32s} {'kind':4s} {'better':7s} {'min px':6s} {'weights':7s} "
+               f"{'offline':7s} trained on / why not usable")
+    for r in rows:
+        better = "?" if r.higher_is_better is None else ("higher" if r.higher_is_better
+                                                          else "lower")
+        note = r.reason if not r.offline else ", ".join(r.trained_on)
+        click.echo(f"{r.name:32s} {r.kind:4s} {better:7s} {r.min_size:<6d} "
+                   f"{'yes' if r.needs_weights else 'no':7s} {'yes' if r.offline else 'NO':7s} "
+                   f"{note[:110]}")
+    click.echo(f"{sum(r.offline for r in rows)} of {len(rows)} usable offline")
+
+
 @cli.group("bench")
 def bench_cmd() -> None:
     """Benchmarks: qbench against a baseline measured in the same run, printed as ratios."""

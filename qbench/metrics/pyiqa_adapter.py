@@ -1,31 +1,63 @@
 """Every pyiqa metric as ``pyiqa:<name>``, offline-safe.
 
-pyiqa's code is under a non-commercial licence: it is only imported here. Offline mode is set
-before the import so a metric whose weights are missing fails at once instead of hanging in
-download retries.
+pyiqa's code is under a non-commercial licence: it is only imported here. Creation runs with
+downloads refused (:func:`qbench.metrics.offline.no_downloads`), so a metric whose weights are
+not cached fails at once with the file and the path expected.
+
+Minimum input size policy: a metric that cannot work below some size declares it in
+``MIN_SIZE``; smaller inputs are not upscaled (that would change what is measured) -- they are
+skipped and the reason is recorded by the scoring engine.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from functools import cache
 
 import torch
 
 from qbench.errors import QbenchError
 from qbench.metrics.base import MetricInfo, check_inputs
+from qbench.metrics.offline import MissingWeightsError, no_downloads, set_offline_env
 
-# Documented minimum sizes (pyiqa does not declare them): MS-SSIM's five dyadic scales with an
-# 11-tap window need at least 161 px; smaller inputs are skipped with a recorded reason.
+# MS-SSIM: five dyadic scales with an 11-tap window need at least 161 px.
 MIN_SIZE = {"ms_ssim": 161}
-# Metrics whose computation needs no downloaded weights (checked offline on this machine).
-WEIGHT_FREE = {"psnr", "psnry", "ssim", "ssimc", "ms_ssim", "cw_ssim", "fsim", "vif", "gmsd",
-               "nlpd", "vsi", "mad", "piqe", "entropy"}
+# Computed from the image alone; checked offline on this project's machines.
+WEIGHT_FREE = frozenset({"psnr", "psnry", "ssim", "ssimc", "ms_ssim", "cw_ssim", "fsim", "vif",
+                         "gmsd", "nlpd", "vsi", "mad", "piqe", "entropy"})
+# What a learned metric's default weights were fitted on (from pyiqa's model cards and the
+# metrics' papers). Used to mark leaderboard cells where test data was seen in training.
+TRAINED_ON = {
+    "brisque": ("live",), "brisque_matlab": ("live",), "niqe": (), "ilniqe": (), "nrqm": (),
+    "pi": (), "cnniqa": ("koniq10k",), "dbcnn": ("koniq10k",), "hyperiqa": ("koniq10k",),
+    "musiq": ("koniq10k",), "maniqa": ("koniq10k",), "topiq_nr": ("koniq10k",),
+    "topiq_fr": ("kadid10k",), "topiq_fr-pipal": ("pipal",), "lpips": ("bapps",),
+    "lpips-vgg": ("bapps",), "dists": ("kadid10k",), "ckdn": ("kadid10k",),
+    "pieapp": ("pipal",), "wadiqam_fr": ("kadid10k",), "wadiqam_nr": ("koniq10k",),
+    "paq2piq": ("paq2piq",), "nima": ("ava",), "clipiqa+": ("koniq10k",),
+    "liqe": ("live", "csiq", "kadid10k", "bid", "clive", "koniq10k"),
+    "liqe_mix": ("live", "csiq", "kadid10k", "bid", "clive", "koniq10k"),
+    "ahiq": ("pipal",), "tres": ("koniq10k",), "unique": ("live", "csiq", "kadid10k", "bid",
+                                                          "clive", "koniq10k"),
+}
+SUFFIX_DATASETS = {"kadid": "kadid10k", "koniq": "koniq10k", "live": "live", "csiq": "csiq",
+                   "tid": "tid2013", "spaq": "spaq", "flive": "flive", "pipal": "pipal",
+                   "ava": "ava", "clive": "clive", "paq2piq": "paq2piq"}
+
+
+def trained_on(name: str) -> tuple[str, ...]:
+    """Datasets the default weights of pyiqa metric ``name`` were trained on ("-kadid" etc.)."""
+    if name in TRAINED_ON:
+        return TRAINED_ON[name]
+    m = re.search(r"-([a-z0-9]+)$", name)
+    if m and m.group(1) in SUFFIX_DATASETS:
+        return (SUFFIX_DATASETS[m.group(1)],)
+    return ()
 
 
 def _pyiqa():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    set_offline_env()
     import pyiqa
 
     return pyiqa
@@ -37,26 +69,39 @@ def available() -> list[str]:
     return sorted(_pyiqa().list_models())
 
 
+def hf_cache() -> str:
+    return os.environ.get("HF_HUB_CACHE", os.path.expanduser("~/.cache/huggingface/hub"))
+
+
 class PyiqaMetric:
     """A pyiqa metric behind the qbench :class:`~qbench.metrics.base.Metric` protocol."""
 
     def __init__(self, name: str, device: str | torch.device = "cpu") -> None:
         pyiqa = _pyiqa()
         if name not in available():
-            raise QbenchError(f"pyiqa has no metric {name!r}")
+            raise QbenchError(f"pyiqa has no metric {name!r} (see `qbench metrics list`)")
+        label = f"pyiqa:{name}"
         try:
-            self._metric = pyiqa.create_metric(name, device=torch.device(device), as_loss=False)
-        except Exception as exc:  # missing weights surface as hub/OS errors of many types
-            raise QbenchError(f"pyiqa:{name} could not be created offline ({exc}); its weights "
-                              f"go in {os.path.expanduser('~/.cache/torch/hub/pyiqa')}") from None
+            with no_downloads(label):
+                self._metric = pyiqa.create_metric(name, device=torch.device(device),
+                                                   as_loss=False)
+        except MissingWeightsError:
+            raise
+        except Exception as exc:  # the hub's offline errors, a missing optional package...
+            text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise QbenchError(f"{label} cannot be created offline: {type(exc).__name__}: {text} "
+                              f"(Hugging Face weights are looked for in {hf_cache()}, others in "
+                              f"{os.path.join(torch.hub.get_dir(), 'pyiqa')})") from None
         self.device = torch.device(device)
         self.info = MetricInfo(
-            name=f"pyiqa:{name}",
-            version=_pyiqa().__version__,
+            name=label,
+            version=pyiqa.__version__,
             kind=str(self._metric.metric_mode).upper(),
             higher_is_better=not bool(self._metric.lower_better),
             min_size=MIN_SIZE.get(name, 1),
             needs_weights=name not in WEIGHT_FREE,
+            trained_on=trained_on(name),
+            description=f"pyiqa {name}",
         )
 
     @torch.no_grad()
