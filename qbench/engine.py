@@ -6,7 +6,10 @@ still needed, scores them, and writes one Parquet part of values and one of fail
 run therefore loses at most the batch in flight, and running it again recomputes nothing that
 was finished. A failing item is recorded with its reason and the run goes on.
 
-Full-reference metrics are not scored on the clean condition (the image is its own reference).
+Full-reference metrics compare the scored image with its reference: the clean image under a
+corruption, or, for IQA datasets that ship references (KADID-10k, TID2013, LIVE, CSIQ), the
+dataset's pristine image. On the clean condition of a dataset without references they are not
+scored (the image would be its own reference).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 import qbench.corrupt as corrupt
-from qbench.data.base import ImageSet
+from qbench.data.base import ImageSet, IQASet
 from qbench.errors import QbenchError
 from qbench.metrics.base import Metric
 from qbench.store import CLEAN, Store
@@ -131,15 +134,42 @@ def _score_batch(run: str, dataset: ImageSet, cond: Condition, todo: dict[str, l
         record_all(ok, f"corruption failed: {_reason(exc)}")
         return rows, failures
     pos = {i: p for p, i in enumerate(ok)}
+    shipped = _dataset_references(dataset, ok, clean.shape[1:]) \
+        if cond.is_clean and has_references(dataset) else {}
     for m in metrics:
         items = [i for i in todo[m.info.name] if i in pos]
+        if m.info.kind == "FR" and shipped:
+            for i in [i for i in items if isinstance(shipped.get(i), str)]:
+                record(i, m, shipped[i])
+            items = [i for i in items if not isinstance(shipped.get(i), str)]
         if not items:
             continue
         sel = torch.tensor([pos[i] for i in items])
-        ref = clean[sel] if m.info.kind == "FR" else None
+        ref = None
+        if m.info.kind == "FR":
+            ref = torch.stack([shipped[i] for i in items]) if shipped else clean[sel]
         for i, outcome in zip(items, _score(m, x[sel], ref), strict=True):
             record(i, m, outcome)
     return rows, failures
+
+
+def has_references(dataset: ImageSet) -> bool:
+    """Whether the dataset ships a pristine reference for its items (FR metrics need one)."""
+    return isinstance(dataset, IQASet) and bool(dataset.ref_paths)
+
+
+def _dataset_references(dataset: IQASet, items: Sequence[int], shape: torch.Size
+                        ) -> dict[int, torch.Tensor | str]:
+    """Each item's shipped reference, or the reason it cannot be used."""
+    out: dict[int, torch.Tensor | str] = {}
+    for i in items:
+        try:
+            ref = dataset.reference(i)
+            out[i] = ref if ref.shape == shape else (
+                f"ReferenceSizeMismatch: reference {tuple(ref.shape)} vs image {tuple(shape)}")
+        except Exception as exc:
+            out[i] = f"reference unreadable: {_reason(exc)}"
+    return out
 
 
 def score(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condition],
@@ -153,7 +183,8 @@ def score(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condit
     bar = tqdm(total=len(conditions) * len(batches), disable=not progress,
                desc=f"scoring {dataset.key}", unit="batch")
     for cond in conditions:
-        active = [m for m in metrics if not (cond.is_clean and m.info.kind == "FR")]
+        active = [m for m in metrics if not (cond.is_clean and m.info.kind == "FR"
+                                             and not has_references(dataset))]
         for idx in batches:
             bar.update(1)
             todo = {m.info.name: [i for i in idx if (
