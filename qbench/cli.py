@@ -165,6 +165,127 @@ def metrics_list(no_check: bool, offline_only: bool, as_json: bool) -> None:
     click.echo(f"{sum(r.offline for r in rows)} of {len(rows)} usable offline")
 
 
+@cli.group("leaderboard")
+def leaderboard_cmd() -> None:
+    """The IQA metric leaderboard: admit metrics, score them, show the table."""
+
+
+def _testset(testset: str, root: str | None, n_refs: int | None, size: int, levels: str):
+    from qbench.leaderboard import testsets
+
+    if testset == testsets.EMBEDDED:
+        lv = tuple(int(v) for v in levels.split(","))
+        return testsets.load(testset, n_refs=n_refs, size=size, levels=lv)
+    return testsets.load(testset, root=root)
+
+
+_board_dir = click.option("--dir", "folder", type=click.Path(file_okay=False),
+                          default="results/leaderboard", show_default=True)
+_testset_opts = [
+    click.option("--testset", default="refs-kadid", show_default=True,
+                 help="refs-kadid (embedded) or kadid10k, tid2013, live, csiq, koniq10k."),
+    click.option("--root", type=click.Path(), default=None, help="Folder of a real dataset."),
+    click.option("--n-refs", type=int, default=8, show_default=True,
+                 help="refs-kadid: reference photographs used."),
+    click.option("--size", type=int, default=192, show_default=True,
+                 help="refs-kadid: image side (MS-SSIM needs >= 161)."),
+    click.option("--levels", default="1,2,3,4,5", show_default=True, help="refs-kadid: levels."),
+]
+
+
+def _with_testset_options(fn):
+    for opt in reversed(_testset_opts):
+        fn = opt(fn)
+    return fn
+
+
+@leaderboard_cmd.command("add")
+@click.argument("spec")
+@_board_dir
+@click.option("--no-score", is_flag=True, help="Only admit; score later with `run`.")
+@_with_testset_options
+def leaderboard_add(spec: str, folder: str, no_score: bool, testset: str, root: str | None,
+                    n_refs: int, size: int, levels: str) -> None:
+    """Probe SPEC (a metric name, entry point or module:attr) and, if it passes, add it to the
+    board and score it. A rejected metric leaves the board untouched."""
+    from qbench.leaderboard.board import Leaderboard
+
+    board = Leaderboard(folder)
+    entry = board.admit(spec)
+    name = entry["info"]["name"]
+    click.echo(f"admitted {name}: " + "; ".join(c["detail"] for c in entry["probe"]["checks"]))
+    if not no_score:
+        board.run(_testset(testset, root, n_refs, size, levels), [name])
+        click.echo(f"scored {name} on {testset}; see `qbench leaderboard show --dir {folder}`")
+
+
+@leaderboard_cmd.command("run")
+@_board_dir
+@click.option("--metrics", default="offline", show_default=True,
+              help="Comma-separated metric specs to admit and score, 'offline' for every pyiqa "
+                   "metric usable without weights, or 'entries' for those already on the board.")
+@_with_testset_options
+def leaderboard_run(folder: str, metrics: str, testset: str, root: str | None, n_refs: int,
+                    size: int, levels: str) -> None:
+    """Score metrics on a test set (resumable: finished rows are reused)."""
+    from qbench.leaderboard.board import Leaderboard, Rejected
+    from qbench.metrics.pyiqa_adapter import WEIGHT_FREE
+
+    board = Leaderboard(folder)
+    if metrics == "entries":
+        names = list(board.entries())
+    else:
+        specs = ([f"pyiqa:{n}" for n in sorted(WEIGHT_FREE)] if metrics == "offline"
+                 else [m.strip() for m in metrics.split(",") if m.strip()])
+        names = []
+        for spec in specs:
+            known = {e["spec"]: n for n, e in board.entries().items()}
+            if spec in known:
+                names.append(known[spec])
+                continue
+            try:
+                names.append(board.admit(spec)["info"]["name"])
+            except Rejected as exc:
+                click.echo(f"skipped: {exc}", err=True)
+    totals = board.run(_testset(testset, root, n_refs, size, levels), names)
+    for name, t in totals.items():
+        click.echo(f"{name:24s} written {t['written']:6d}  failed {t['failed']:5d}  "
+                   f"reused {t['reused']:6d}")
+
+
+@leaderboard_cmd.command("show")
+@_board_dir
+@click.option("--testset", default=None, help="Default: every test set on the board.")
+@click.option("--breakdown", is_flag=True, help="Also print the per-distortion table.")
+@click.option("--json", "as_json", is_flag=True)
+def leaderboard_show(folder: str, testset: str | None, breakdown: bool, as_json: bool) -> None:
+    """Print the leaderboard (statistics with 95% CIs, items scored and failed)."""
+    import json
+
+    from qbench.leaderboard.board import Leaderboard
+    from qbench.leaderboard.render import render_table
+
+    board = Leaderboard(folder)
+    keys = [testset] if testset else board.testsets()
+    if not keys:
+        raise QbenchError(f"no leaderboard in {folder} yet (run `qbench leaderboard run`)")
+    result = {}
+    for key in keys:
+        table, per = board.table(key)
+        if as_json:
+            result[key] = {"table": json.loads(table.to_json(orient="records")),
+                           "breakdown": {k: json.loads(v.to_json(orient="records"))
+                                         for k, v in per.items()}}
+            continue
+        click.echo(render_table(key, board, table))
+        if breakdown:
+            for name, frame in per.items():
+                if not frame.empty:
+                    click.echo(f"\n{name}: per distortion\n{frame.to_string(index=False)}")
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+
+
 @cli.group("bench")
 def bench_cmd() -> None:
     """Benchmarks: qbench against a baseline measured in the same run, printed as ratios."""

@@ -99,7 +99,7 @@ def _score(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None) -> list[fl
 
 
 def _score_batch(run: str, dataset: ImageSet, cond: Condition, todo: dict[str, list[int]],
-                 metrics: Sequence[Metric], seed: int, table: str
+                 metrics: Sequence[Metric], seed: int, table: str | None
                  ) -> tuple[list[dict], list[dict]]:
     """Rows and failures for the (item, metric) pairs in ``todo`` under ``cond``."""
     rows: list[dict] = []
@@ -173,7 +173,7 @@ def _dataset_references(dataset: IQASet, items: Sequence[int], shape: torch.Size
 
 
 def score(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condition],
-          metrics: Sequence[Metric], seed: int = 0, table: str = "imagenet",
+          metrics: Sequence[Metric], seed: int = 0, table: str | None = None,
           batch_size: int = 16, progress: bool = True) -> ScoreSummary:
     """Score ``dataset`` under ``conditions`` with ``metrics`` into ``store`` as ``run``."""
     summary = ScoreSummary()

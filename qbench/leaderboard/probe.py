@@ -1,0 +1,100 @@
+"""The admission test of a metric: run it on a small probe set before it may join the board.
+
+Checks, in order: it runs; it returns one finite float per image; two calls agree (determinism);
+and its declared direction is right -- a heavily degraded image must score worse than a lightly
+degraded (FR) or clean (NR) one for at least two thirds of the probes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+import qbench.corrupt as corrupt
+import qbench.data as data
+from qbench.metrics.base import Metric
+
+HEAVY = (("gaussian_blur", 5), ("gaussian_noise", 5))  # applied in this order
+MILD = (("gaussian_noise", 1),)
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class ProbeReport:
+    metric: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    @property
+    def reason(self) -> str:
+        failed = [c for c in self.checks if not c.passed]
+        return "; ".join(f"{c.name}: {c.detail}" for c in failed)
+
+    def as_dict(self) -> dict:
+        return {"metric": self.metric, "passed": self.passed,
+                "checks": [asdict(c) for c in self.checks]}
+
+
+def _degrade(x: torch.Tensor, steps) -> torch.Tensor:
+    for name, severity in steps:
+        x = corrupt.apply(x, name, severity, seed=0)
+    return x
+
+
+def probe_images(n: int = 6, size: int = 64) -> torch.Tensor:
+    refs = data.load("refs", size=size)
+    colourful = [i for i in range(len(refs)) if refs.image(i).std(dim=0).mean() > 0.02]
+    return refs.batch(colourful[:n])
+
+
+def probe(metric: Metric, spec: str, n: int = 6, size: int = 64) -> ProbeReport:
+    """Run the admission checks on ``metric``; never raises for the metric's own failures."""
+    report = ProbeReport(spec)
+    size = max(size, int(getattr(metric.info, "min_size", 1)))
+    x = probe_images(n, size)
+    fr = metric.info.kind == "FR"
+    base, heavy = (_degrade(x, MILD) if fr else x), _degrade(x, HEAVY)
+    ref = x if fr else None
+    try:
+        first = metric(base, ref)
+        second = metric(base, ref)
+        worse = metric(heavy, ref)
+    except Exception as exc:
+        report.checks.append(Check("runs", False, f"raised {type(exc).__name__}: {exc}"[:300]))
+        return report
+    report.checks.append(Check("runs", True, f"{n} probe images of {size} px"))
+    outputs = [torch.as_tensor(v) for v in (first, second, worse)]
+    shapes_ok = all(v.shape == (n,) and v.is_floating_point() for v in outputs)
+    report.checks.append(Check("shape", shapes_ok, "one float per image" if shapes_ok else
+                               f"returned shape {tuple(outputs[0].shape)} and dtype "
+                               f"{outputs[0].dtype} for {n} images (want ({n},) floats)"))
+    if not shapes_ok:
+        return report
+    finite = all(torch.isfinite(v).all() for v in outputs)
+    report.checks.append(Check("finite", bool(finite), "all finite" if finite else
+                               "returned NaN or infinite scores"))
+    if not finite:
+        return report
+    same = torch.allclose(outputs[0].double(), outputs[1].double(), rtol=1e-6, atol=1e-9)
+    report.checks.append(Check("deterministic", bool(same), "two calls agree" if same else
+                               "two calls on the same images gave different scores "
+                               f"(max difference {float((outputs[0] - outputs[1]).abs().max()):.3g})"))
+    sign = 1.0 if metric.info.higher_is_better else -1.0
+    better = (sign * outputs[0].double() > sign * outputs[2].double()).float().mean().item()
+    direction_ok = better >= 2 / 3
+    what = "lightly degraded" if fr else "clean"
+    report.checks.append(Check(
+        "direction", direction_ok,
+        f"heavily degraded scored worse than {what} for {better:.0%} of probes "
+        f"(declared {'higher' if sign > 0 else 'lower'} is better; need >= 67%)"))
+    return report
