@@ -329,6 +329,26 @@ def bench_corrupt(as_json: bool, fidelity: bool, n_images: int, size: int, devic
                    f"({n_images} images, {size} px, severities 1-5, {device})")
 
 
+@bench_cmd.command("score")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("-n", "n_images", default=64, show_default=True)
+@click.option("--size", default=192, show_default=True)
+@click.option("--repeats", default=2, show_default=True)
+def bench_score(as_json: bool, n_images: int, size: int, repeats: int) -> None:
+    """The scoring engine against a plain per-image pyiqa loop (offline metrics)."""
+    import json
+
+    from qbench.bench import score as bench
+
+    result = bench.run(n=n_images, size=size, repeats=repeats, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        click.echo(f"speedup: {result['speedup']:.2f}x ({result['qbench_s']:.2f} s vs "
+                   f"{result['pyiqa_loop_s']:.2f} s for {n_images} images x "
+                   f"{len(result['metrics'])} metrics); peak RSS MB {result['peak_rss_mb']}")
+
+
 @cli.group("run")
 def run_cmd() -> None:
     """Run a job."""

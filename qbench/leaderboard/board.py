@@ -93,9 +93,12 @@ class Leaderboard:
         meta = self.folder / f"items-{testset.key}.json"
         if not testset.items.empty:
             testset.items.to_parquet(path)
+        configs = json.loads(meta.read_text()).get("configs", []) if meta.exists() else []
+        if testset.config not in configs:  # runs with other options (fewer references for a
+            configs.append(testset.config)  # slow metric) add to the set; the rows say which
         atomic_write(meta, json.dumps({"key": testset.key, "dataset": testset.dataset.key,
                                        "ground_truth": testset.ground_truth,
-                                       "config": testset.config}, indent=2).encode())
+                                       "configs": configs}, indent=2).encode())
 
     def testsets(self) -> list[str]:
         return sorted(p.stem.removeprefix("items-") for p in self.folder.glob("items-*.json"))
