@@ -1,0 +1,1 @@
+"""The IQA leaderboard: statistics, records and tables."""
