@@ -182,7 +182,7 @@ def _testset(testset: str, root: str | None, n_refs: int | None, size: int, leve
 _board_dir = click.option("--dir", "folder", type=click.Path(file_okay=False),
                           default="results/leaderboard", show_default=True)
 _testset_opts = [
-    click.option("--testset", default="refs-kadid", show_default=True,
+    click.option("--testset", "--dataset", "testset", default="refs-kadid", show_default=True,
                  help="refs-kadid (embedded) or kadid10k, tid2013, live, csiq, koniq10k."),
     click.option("--root", type=click.Path(), default=None, help="Folder of a real dataset."),
     click.option("--n-refs", type=int, default=8, show_default=True,
@@ -255,7 +255,8 @@ def leaderboard_run(folder: str, metrics: str, testset: str, root: str | None, n
 
 @leaderboard_cmd.command("show")
 @_board_dir
-@click.option("--testset", default=None, help="Default: every test set on the board.")
+@click.option("--testset", "--dataset", "testset", default=None,
+              help="Default: every test set on the board.")
 @click.option("--breakdown", is_flag=True, help="Also print the per-distortion table.")
 @click.option("--json", "as_json", is_flag=True)
 def leaderboard_show(folder: str, testset: str | None, breakdown: bool, as_json: bool) -> None:
