@@ -76,3 +76,25 @@ def test_builtin_metrics_are_listed_and_created():
     blurred = torch.nn.functional.avg_pool2d(x, 3, 1, 1)
     sharp = create("sharpness")
     assert (sharp(x) > sharp(blurred)).all()
+
+
+def test_metrics_list_shows_metadata_and_offline_status(monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from qbench.cli import cli
+    from qbench.metrics import catalog
+
+    monkeypatch.setattr(catalog, "_probe", lambda name: (name != "pyiqa:niqe", "weights missing"))
+    res = CliRunner().invoke(cli, ["metrics", "list", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.output)}
+    assert rows["pyiqa:ssim"]["offline"] and rows["pyiqa:ssim"]["kind"] == "FR"
+    assert rows["pyiqa:gmsd"]["higher_is_better"] is False
+    assert rows["pyiqa:ms_ssim"]["min_size"] == 161
+    assert rows["pyiqa:niqe"]["offline"] is False and rows["pyiqa:niqe"]["needs_weights"]
+    assert rows["pyiqa:topiq_nr"]["trained_on"] == ["koniq10k"]
+    assert rows["sharpness"]["offline"] and rows["sharpness"]["kind"] == "NR"
+    quick = CliRunner().invoke(cli, ["metrics", "list", "--no-check", "--offline-only"])
+    assert "pyiqa:psnr" in quick.output and "pyiqa:niqe" not in quick.output
