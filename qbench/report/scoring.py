@@ -13,34 +13,27 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from scipy.stats import spearmanr
 
+from qbench.leaderboard import stats
 from qbench.report.html import page, write_page
 from qbench.store import CLEAN, Store
 
 
 def severity_consistency(rows: pd.DataFrame, directions: dict[str, int]) -> pd.DataFrame:
     """Mean Spearman correlation between -severity and the direction-adjusted score, computed
-    within each (dataset, item, corruption) over its severities (clean = 0 where scored)."""
+    within each (dataset, item, corruption) over its severities (clean = 0 where scored); the
+    same statistic as the leaderboard's severity-rank consistency."""
     out = []
     clean = rows[rows.corruption == CLEAN]
     for (ds, scorer, corr), g in rows[rows.corruption != CLEAN].groupby(
             ["dataset", "scorer", "corruption"]):
-        sign = directions[scorer]
         base = clean[(clean.dataset == ds) & (clean.scorer == scorer)]
-        rhos = []
-        for item, gi in g.groupby("item"):
-            sev, val = gi.severity.to_numpy(), gi.value.to_numpy()
-            b = base[base.item == item]
-            if len(b):
-                sev, val = np.append(sev, 0), np.append(val, b.value.iloc[0])
-            if len(sev) >= 2 and np.ptp(val) > 0:
-                rhos.append(spearmanr(-sev, sign * val).statistic)
-            elif len(sev) >= 2:
-                rhos.append(0.0)  # a constant response carries no order information
-        if rhos:
-            out.append({"dataset": ds, "scorer": scorer, "corruption": corr,
-                        "rho": float(np.mean(rhos)), "n_items": len(rhos)})
+        g = pd.concat([g, base[base.item.isin(g.item)]])
+        scores = directions[scorer] * g.value.to_numpy()
+        rho = stats.level_order_consistency(scores, g.severity.to_numpy(), g.item.to_numpy())
+        if np.isfinite(rho):
+            out.append({"dataset": ds, "scorer": scorer, "corruption": corr, "rho": float(rho),
+                        "n_items": int(g.item.nunique())})
     return pd.DataFrame(out, columns=["dataset", "scorer", "corruption", "rho", "n_items"])
 
 
