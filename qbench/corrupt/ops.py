@@ -264,8 +264,3 @@ def grayscale(x: torch.Tensor) -> torch.Tensor:
     """ITU-R 601 luma (OpenCV's RGB2GRAY weights), Nx1xHxW."""
     w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x * w).sum(1, keepdim=True)
-
-
-def scale_length(value: float, ratio: float, minimum: float = 0.0) -> float:
-    """A spatial parameter scaled to another image size (never below ``minimum``)."""
-    return max(minimum, float(value) * ratio)
