@@ -66,8 +66,3 @@ def load_entry(folder: Path, part: str, version: int) -> dict[str, np.ndarray] |
     if meta.get("parts", {}).get(part) != array_fingerprint(arrays):
         return None
     return arrays
-
-
-def read_meta(folder: Path) -> dict:
-    p = folder / "meta.json"
-    return json.loads(p.read_text()) if p.exists() else {}

@@ -43,9 +43,3 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
         return np.repeat(g[..., None], 3, axis=2)
     rgb = im.convert("RGB")
     return np.asarray(rgb, dtype=np.float32) / 255.0
-
-
-def write_image(t: torch.Tensor, path: str | Path) -> None:
-    """Write a 3xHxW [0, 1] tensor as an 8-bit image (format from the suffix)."""
-    arr = (t.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
-    Image.fromarray(arr).save(path)

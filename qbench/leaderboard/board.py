@@ -20,7 +20,7 @@ from qbench.atomic import atomic_write
 from qbench.engine import score
 from qbench.errors import QbenchError
 from qbench.leaderboard import stats
-from qbench.leaderboard.probe import ProbeReport, probe
+from qbench.leaderboard.probe import Check, ProbeReport, probe
 from qbench.leaderboard.testsets import EMBEDDED, TestSet
 from qbench.metrics import create
 from qbench.store import CLEAN, Store
@@ -140,9 +140,7 @@ class Leaderboard:
         return table.reset_index(drop=True), breakdown
 
 
-def _failed_check(name: str, exc: Exception):
-    from qbench.leaderboard.probe import Check
-
+def _failed_check(name: str, exc: Exception) -> Check:
     return Check(name, False, str(exc)[:300])
 
 
