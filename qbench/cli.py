@@ -378,6 +378,9 @@ def report_cmd(results_dir: str) -> None:
     click.echo(f"report: {build_report(results_dir).resolve()}")
 
 
+# --- command groups contributed by subpackages: one line each, below this marker ---
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
