@@ -134,7 +134,7 @@ def severity_curves(df: pd.DataFrame, *, x: str = "severity", y: str = "value",
                 fig.add_trace(go.Scatter(
                     x=np.concatenate([band[x], band[x][::-1]]),
                     y=np.concatenate([band[high], band[low][::-1]]),
-                    fill="toself", fillcolor=colour(k, 0.18), line={"width": 0},
+                    mode="lines", fill="toself", fillcolor=colour(k, 0.18), line={"width": 0},
                     hoverinfo="skip", showlegend=False, legendgroup=str(s),
                     visible=bool(mode == "facet" or i == 0)), **pos)
                 owner.append(i)
@@ -252,9 +252,9 @@ def _layered_layout(graph) -> dict:
     for node, d in depth.items():
         layers.setdefault(d, []).append(node)
     pos = {}
-    for d, nodes in layers.items():
+    for d, nodes in layers.items():  # odd layers shifted so edges that skip one stay visible
         for i, node in enumerate(sorted(nodes, key=str)):
-            pos[node] = (float(d), (len(nodes) - 1) / 2 - i)
+            pos[node] = (float(d), (len(nodes) - 1) / 2 - i + 0.35 * (d % 2))
     return pos
 
 
@@ -294,17 +294,24 @@ def causal_graph(graph, *, effect: str = "effect", low: str | None = "low",
             mid_x.append((x0 + x1) / 2)
             mid_y.append((y0 + y1) / 2)
             mid_text.append((f"{float(e):{fmt}}", f"{u} → {v}: {float(e):{fmt}}{ci}"))
+            annotations.append({"x": mid_x[-1], "y": mid_y[-1], "xref": "x", "yref": "y",
+                                "text": mid_text[-1][0], "showarrow": False,
+                                "bgcolor": "rgba(255,255,255,0.9)", "font": {"size": 12}})
     fig.add_trace(go.Scatter(
         x=[pos[n][0] for n in graph.nodes], y=[pos[n][1] for n in graph.nodes],
         mode="markers+text", text=[str(n) for n in graph.nodes], textposition="top center",
         marker={"size": 26, "color": "#f4f6f8", "line": {"color": "#333", "width": 1.5}},
         hovertemplate="%{text}<extra></extra>", showlegend=False))
     if mid_x:
-        fig.add_trace(go.Scatter(
-            x=mid_x, y=mid_y, mode="text", text=[t for t, _ in mid_text],
-            hovertext=[h for _, h in mid_text], hoverinfo="text",
-            textfont={"color": "#222", "size": 12}, showlegend=False))
-    fig.update_layout(title=title or None, annotations=annotations, height=460,
+        fig.add_trace(go.Scatter(  # invisible points under the labels carry the CI hover
+            x=mid_x, y=mid_y, mode="markers", marker={"size": 30, "opacity": 0},
+            hovertext=[h for _, h in mid_text], hoverinfo="text", showlegend=False))
+    ys = [p[1] for p in pos.values()] or [0.0]
+    xs = [p[0] for p in pos.values()] or [0.0]
+    fig.update_xaxes(range=[min(xs) - 0.3, max(xs) + 0.3])
+    fig.update_yaxes(range=[min(ys) - 0.5, max(ys) + 0.6])
+    fig.update_layout(title=title or None, annotations=annotations,
+                      height=int(min(700, 220 + 90 * (max(ys) - min(ys)))),
                       xaxis={"visible": False}, yaxis={"visible": False},
                       plot_bgcolor="white", margin={"l": 20, "r": 20})
     return fig
@@ -442,7 +449,7 @@ def image_gallery(df: pd.DataFrame, *, image: str = "image", overlay: str | None
             fig.add_trace(go.Heatmap(
                 z=np.round(small, 4), x0=dx / 2 - 0.5, dx=dx, y0=dy / 2 - 0.5, dy=dy,
                 opacity=opacity, colorscale=colorscale, zmin=zmin, zmax=zmax,
-                showscale=not shown_scale, colorbar={"len": 0.6, "thickness": 12},
+                showscale=not shown_scale, colorbar={"len": 0.6, "thickness": 12, "x": 1.04},
                 hovertemplate=f"{info}<br>map: %{{z:.3f}}<extra></extra>"), row=ri, col=ci)
             shown_scale = True
         elif info:  # no map: an invisible point so the cell still has hover text
