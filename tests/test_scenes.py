@@ -126,3 +126,27 @@ def test_a_tampered_cache_entry_fails_its_fingerprint_and_is_rebuilt(monkeypatch
 def test_unknown_split_is_refused():
     with pytest.raises(ValueError, match="splits"):
         data.load("scenes", split="holdout")
+
+
+def test_groups_record_each_images_background_photograph_and_follow_subsets():
+    ds = data.load("scenes", split="test", size=32, **SMALL)
+    photos = load_photos()
+    assert ds.groups is not None and ds.groups.shape == (len(ds),)
+    assert ds.groups.min() >= 0 and ds.groups.max() < len(photos)
+    for i in (0, 7):
+        *_, bg = scenes.make_scene_with_group(0, "test", i, 32, photos)
+        assert ds.groups[i] == bg
+    assert len(set(ds.groups.tolist())) > 3, "backgrounds come from many photographs"
+    sub = ds.subset([5, 2])
+    assert sub.groups.tolist() == [ds.groups[5], ds.groups[2]]
+
+
+def test_generator_version_2_keeps_version_1_images_masks_and_labels_byte_identical():
+    # fingerprint of images/masks/labels produced by GENERATOR_VERSION 1 (before groups existed)
+    from qbench.data.cache import array_fingerprint
+
+    cfg = scenes.ScenesConfig(seed=0, size=32, n_train=50, n_val=10, n_test=30)
+    arrays = scenes.generate_split(cfg, "test", load_photos())
+    old = {k: arrays[k] for k in ("images", "masks", "labels")}
+    assert array_fingerprint(old) == (
+        "e697a1f76f4fe5a7b3f1cf95d340ff0a95c143945bdc862683641670d27b4703")

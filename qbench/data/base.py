@@ -101,10 +101,14 @@ class ClassificationSet(ImageSet):
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     classes: list[str] = field(default_factory=list)
     masks: np.ndarray | None = field(default=None, repr=False)
+    # id of each item's source photograph (content group), when known: lets analyses
+    # stratify or cluster by content; ``scenes`` records its background photograph index
+    groups: np.ndarray | None = field(default=None, repr=False)
 
     def _subset_fields(self, idx: list[int]) -> dict:
         return {"labels": self.labels[idx],
-                "masks": None if self.masks is None else self.masks[idx]}
+                "masks": None if self.masks is None else self.masks[idx],
+                "groups": None if self.groups is None else self.groups[idx]}
 
     def mask(self, i: int) -> torch.Tensor:
         """Object mask ``i`` as an HxW float tensor in [0, 1]."""

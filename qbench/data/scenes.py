@@ -23,7 +23,7 @@ from qbench.data.base import ClassificationSet
 from qbench.data.photos import Photo, load_photos
 from qbench.data.shapes import CLASSES, SHAPES
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: records each image's background photograph (groups)
 SPLITS = ("train", "val", "test")
 SPLIT_BOUNDS = {"train": (0.0, 0.60), "val": (0.60, 0.75), "test": (0.75, 1.0)}
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
@@ -83,6 +83,13 @@ def render_mask(shape: str, size: int, cx: float, cy: float, radius: float,
 def make_scene(seed: int, split: str, index: int, size: int,
                photos: list[Photo]) -> tuple[np.ndarray, np.ndarray, int]:
     """Image ``index`` of ``split``: (HxWx3 uint8 image, HxW uint8 mask, label)."""
+    image, mask, label, _ = make_scene_with_group(seed, split, index, size, photos)
+    return image, mask, label
+
+
+def make_scene_with_group(seed: int, split: str, index: int, size: int,
+                          photos: list[Photo]) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """:func:`make_scene` plus the index of the background photograph (the content group)."""
     rng = np.random.default_rng([seed, SPLIT_IDS[split], index, size])
     label = int(rng.integers(len(CLASSES)))
     bg_i, tex_i = rng.choice(len(photos), size=2, replace=False)
@@ -102,7 +109,7 @@ def make_scene(seed: int, split: str, index: int, size: int,
     mask = render_mask(CLASSES[label], size, cx, cy, radius, angle, aspect)
     alpha = mask.astype(np.float32)[..., None] / 255.0
     image = np.rint(alpha * texture + (1 - alpha) * background).astype(np.uint8)
-    return image, mask, label
+    return image, mask, label, int(bg_i)
 
 
 def generate_split(cfg: ScenesConfig, split: str, photos: list[Photo]) -> dict[str, np.ndarray]:
@@ -110,9 +117,11 @@ def generate_split(cfg: ScenesConfig, split: str, photos: list[Photo]) -> dict[s
     images = np.empty((n, s, s, 3), np.uint8)
     masks = np.empty((n, s, s), np.uint8)
     labels = np.empty(n, np.int64)
+    groups = np.empty(n, np.int64)
     for i in range(n):
-        images[i], masks[i], labels[i] = make_scene(cfg.seed, split, i, s, photos)
-    return {"images": images, "masks": masks, "labels": labels}
+        images[i], masks[i], labels[i], groups[i] = make_scene_with_group(
+            cfg.seed, split, i, s, photos)
+    return {"images": images, "masks": masks, "labels": labels, "groups": groups}
 
 
 def _cache_params(cfg: ScenesConfig, photos: list[Photo]) -> dict:
@@ -140,4 +149,4 @@ def load_scenes(split: str = "test", seed: int = 0, size: int = 64,
     ids = [f"{split}-{i:06d}" for i in range(len(arrays["labels"]))]
     return ClassificationSet(name="scenes", split=split, item_ids=ids, array=arrays["images"],
                              labels=arrays["labels"], classes=list(CLASSES),
-                             masks=arrays["masks"])
+                             masks=arrays["masks"], groups=arrays["groups"])

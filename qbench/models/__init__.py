@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from qbench.models import nets  # noqa: F401  (registers the small classifiers)
 from qbench.models.checkpoint import (
     CheckpointError,
     Provenance,
