@@ -80,25 +80,26 @@ class BasicBlock(nn.Module):
 
 
 @register("resnet-s")
-def resnet_s(num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128)) -> Classifier:
-    """Stem (3x3, stride 2) then one basic block per stage; stages 2.. halve the resolution."""
-    layers: list[nn.Module] = [conv_bn(3, widths[0], 3, 2)]
-    cin = widths[0]
+def resnet_s(num_classes: int = 10, widths: tuple[int, ...] = (48, 96, 96)) -> Classifier:
+    """Stem (3x3, stride 2, 24 ch) then one basic block per width; the first two halve the
+    resolution, so the CAM layer is 8x8 on 64x64 inputs."""
+    layers: list[nn.Module] = [conv_bn(3, 24, 3, 2)]
+    cin = 24
     for k, w in enumerate(widths):
-        layers.append(BasicBlock(cin, w, stride=1 if k == 0 else 2))
+        layers.append(BasicBlock(cin, w, stride=2 if k < 2 else 1))
         cin = w
     return Classifier(nn.Sequential(*layers), cin, num_classes)
 
 
 @register("vgg-s")
-def vgg_s(num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128)) -> Classifier:
-    """[conv-conv-maxpool] per width on a strided stem; the last stage ends without pooling."""
-    layers: list[nn.Module] = [conv_bn(3, widths[0], 3, 2)]
-    cin = widths[0]
+def vgg_s(num_classes: int = 10, widths: tuple[int, ...] = (48, 96)) -> Classifier:
+    """Strided stem + max pool, then [conv-conv] stages separated by max pooling (VGG style);
+    the CAM layer is the last stage, 8x8 on 64x64 inputs."""
+    layers: list[nn.Module] = [nn.Sequential(conv_bn(3, 24, 3, 2), nn.MaxPool2d(2))]
+    cin = 24
     for k, w in enumerate(widths):
-        stage = [conv_bn(cin, w), conv_bn(w, w)]
-        if k < len(widths) - 1:
-            stage.append(nn.MaxPool2d(2))
+        stage: list[nn.Module] = [nn.MaxPool2d(2)] if k > 0 else []
+        stage += [conv_bn(cin, w), conv_bn(w, w)]
         layers.append(nn.Sequential(*stage))
         cin = w
     return Classifier(nn.Sequential(*layers), cin, num_classes)
@@ -111,7 +112,7 @@ def separable(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 @register("mobilenet-s")
 def mobilenet_s(num_classes: int = 10,
-                plan: tuple[tuple[int, int], ...] = ((64, 1), (128, 2), (128, 1), (256, 2),
+                plan: tuple[tuple[int, int], ...] = ((64, 2), (64, 1), (128, 2), (128, 1),
                                                      (256, 1))) -> Classifier:
     """MobileNet-v1 style: strided stem, then (width, stride) depthwise-separable blocks."""
     layers: list[nn.Module] = [conv_bn(3, 32, 3, 2)]
@@ -123,7 +124,7 @@ def mobilenet_s(num_classes: int = 10,
 
 
 @register("proxy-cnn")
-def proxy_cnn(num_classes: int = 10, widths: tuple[int, ...] = (24, 48, 96)) -> Classifier:
+def proxy_cnn(num_classes: int = 10, widths: tuple[int, ...] = (16, 32, 64)) -> Classifier:
     """Plain 5x5 convolutions, each stage strided, no residuals and no pooling layers."""
     layers: list[nn.Module] = []
     cin = 3
