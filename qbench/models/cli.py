@@ -42,7 +42,8 @@ def zoo_train(names: tuple[str, ...], device: str, out: str | None, threads: int
     for name in names:
         zoo.entry(name)  # fail on an unknown name before any training
     for name in names:
-        cmd = f"qbench zoo train {name} --device {device} --threads {threads}"
+        cmd = f"qbench zoo train {name} --device {device} --threads {threads}" + (
+            f" --out {out}" if out else "")
         path = zoo.train_entry(name, out=out, device=device, threads=threads, command=cmd)
         prov = provenance(path)
         click.echo(f"{name}: clean test accuracy {100 * prov.metrics['test_acc']:.2f}%, "
