@@ -60,14 +60,17 @@ class CamResult(NamedTuple):
 
 
 def normalize_maps(maps: torch.Tensor, normalize: str | None = "max") -> torch.Tensor:
-    """Per-image normalisation of N×H×W maps: ``"max"``, ``"minmax"`` or ``None`` (exact
-    division, no epsilon; a constant map becomes all zeros)."""
+    """Per-image normalisation of N×H×W maps: ``"max"`` (divide by the largest |value|, so a
+    signed map keeps its signs and a non-negative one lands in [0, 1]), ``"minmax"`` or ``None``.
+    The division is exact (no epsilon); an all-zero map stays zero, a constant map becomes 0
+    under ``"minmax"``."""
     if normalize is None or normalize == "none":
         return maps
     flat = maps.flatten(1)
-    hi = flat.max(1).values[:, None, None]
     if normalize == "max":
-        return maps / torch.where(hi > 0, hi, torch.ones_like(hi))
+        peak = flat.abs().max(1).values[:, None, None]
+        return maps / torch.where(peak > 0, peak, torch.ones_like(peak))
+    hi = flat.max(1).values[:, None, None]
     if normalize == "minmax":
         lo = flat.min(1).values[:, None, None]
         span = hi - lo
