@@ -82,10 +82,11 @@ def _load(dataset: ImageSet, idx: Sequence[int]) -> tuple[torch.Tensor | None, d
     return (torch.stack([images[i] for i in good]) if good else None), bad
 
 
-def _score(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None) -> list[float | str]:
+def _score(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
+           labels: torch.Tensor | None = None) -> list[float | str]:
     """Scores for each row of ``x``; a string in place of a score is the reason it failed."""
     try:
-        values = metric(x, ref)
+        values = metric(x, ref) if labels is None else metric(x, ref, labels=labels)
         if values.shape != (x.shape[0],):
             raise QbenchError(f"returned shape {tuple(values.shape)} for {x.shape[0]} images")
         return [float(v) if math.isfinite(float(v)) else f"non-finite score {float(v)}"
@@ -94,7 +95,8 @@ def _score(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None) -> list[fl
         if x.shape[0] == 1:
             return [_reason(exc)]
         # isolate the failing items: score one by one
-        return [_score(metric, x[k : k + 1], None if ref is None else ref[k : k + 1])[0]
+        return [_score(metric, x[k : k + 1], None if ref is None else ref[k : k + 1],
+                       None if labels is None else labels[k : k + 1])[0]
                 for k in range(x.shape[0])]
 
 
@@ -148,7 +150,14 @@ def _score_batch(run: str, dataset: ImageSet, cond: Condition, todo: dict[str, l
         ref = None
         if m.info.kind == "FR":
             ref = torch.stack([shipped[i] for i in items]) if shipped else clean[sel]
-        for i, outcome in zip(items, _score(m, x[sel], ref), strict=True):
+        labels = None  # scorers that declare needs_labels (task models) get the batch's labels
+        if getattr(m, "needs_labels", False):
+            if getattr(dataset, "labels", None) is None or len(dataset.labels) != len(dataset):
+                for i in items:
+                    record(i, m, f"{m.info.name} needs class labels; {dataset.key} has none")
+                continue
+            labels = torch.as_tensor(dataset.labels[items], dtype=torch.long)
+        for i, outcome in zip(items, _score(m, x[sel], ref, labels), strict=True):
             record(i, m, outcome)
     return rows, failures
 

@@ -1,0 +1,118 @@
+"""Task models as scorers: how a classifier does on each image, one number per image.
+
+For a zoo model ``M`` there are three scorers (MetricInfo kind ``"task"``):
+
+* ``task:M:correct`` -- 1.0 when the top-1 prediction equals the label, else 0.0
+  (higher is better);
+* ``task:M:loss`` -- cross-entropy of the label (lower is better; never negated);
+* ``task:M:confidence`` -- the largest softmax probability, whatever the label
+  (higher is better).
+
+They need the labels, so each declares ``needs_labels = True`` and the engine passes
+``labels=`` (a LongTensor of the batch's labels). The three scorers of one model share a
+:class:`TaskModel`, which remembers the last batch it ran: when the engine calls the three
+scorers in turn on the same images, the network runs once (the cache hit is an exact
+``torch.equal`` test on the images, so a different batch is never served stale results).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from qbench.errors import QbenchError
+from qbench.metrics.base import MetricInfo, check_inputs
+
+OUTPUTS = ("correct", "loss", "confidence")
+HIGHER_IS_BETTER = {"correct": True, "loss": False, "confidence": True}
+DESCRIPTIONS = {
+    "correct": "1 if the model's top-1 prediction is the label, else 0",
+    "loss": "cross-entropy of the label under the model's softmax",
+    "confidence": "the model's largest softmax probability",
+}
+
+
+class TaskModel:
+    """One classifier and a one-batch cache of its per-image outputs."""
+
+    def __init__(self, name: str, model: nn.Module, device: str = "cpu",
+                 trained_on: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.model = model.eval().to(device)
+        self.device = device
+        self.trained_on = trained_on
+        self.forwards = 0  # how many batches the network actually ran (tests check the cache)
+        self._last: tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]] | None = None
+
+    @torch.no_grad()
+    def outputs(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``correct``, ``loss`` and ``confidence`` per image (float64, on the CPU)."""
+        labels = torch.as_tensor(labels, dtype=torch.long).cpu()
+        if labels.shape != (images.shape[0],):
+            raise ValueError(f"{self.name}: {labels.shape[0] if labels.ndim else 0} labels for "
+                             f"{images.shape[0]} images")
+        if self._last is not None:
+            x, y, out = self._last
+            if x.shape == images.shape and torch.equal(x, images) and torch.equal(y, labels):
+                return out
+        logits = self.model(images.to(self.device)).float().cpu()
+        n_classes = logits.shape[1]
+        if int(labels.min()) < 0 or int(labels.max()) >= n_classes:
+            raise ValueError(f"{self.name}: labels outside the model's {n_classes} classes")
+        self.forwards += 1
+        out = {
+            "correct": (logits.argmax(1) == labels).double(),
+            "loss": F.cross_entropy(logits, labels, reduction="none").double(),
+            "confidence": logits.softmax(1).max(1).values.double(),
+        }
+        self._last = (images.detach().clone(), labels.clone(), out)
+        return out
+
+
+class TaskScorer:
+    """One output of a :class:`TaskModel` seen by the engine as a metric."""
+
+    needs_labels = True
+
+    def __init__(self, task: TaskModel, output: str) -> None:
+        if output not in OUTPUTS:
+            raise QbenchError(f"task scorer output must be one of {OUTPUTS}, not {output!r}")
+        self.task, self.output = task, output
+        self.info = MetricInfo(f"task:{task.name}:{output}", "1", "task",
+                               higher_is_better=HIGHER_IS_BETTER[output],
+                               needs_weights=True, trained_on=task.trained_on,
+                               description=f"{DESCRIPTIONS[output]} ({task.name})")
+
+    def __call__(self, images: torch.Tensor, refs: torch.Tensor | None = None,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_inputs(self.info, images, refs)
+        if labels is None:
+            raise QbenchError(f"{self.info.name} needs labels= (a classification dataset)")
+        return self.task.outputs(images, labels)[self.output]
+
+
+def scorers_for(name: str, model: nn.Module | None = None, device: str = "cpu",
+                outputs: Sequence[str] = OUTPUTS) -> list[TaskScorer]:
+    """The task scorers of zoo model ``name`` (loaded from its checkpoint unless given)."""
+    trained_on: tuple[str, ...] = ()
+    if model is None:
+        from qbench.models import load
+
+        model, prov = load(name)
+        ds = prov.extra.get("dataset")
+        trained_on = (f"{ds}/train",) if ds else ()
+    task = TaskModel(name, model, device=device, trained_on=trained_on)
+    return [TaskScorer(task, o) for o in outputs]
+
+
+def create(spec: str, device: str = "cpu") -> TaskScorer:
+    """One scorer from its name ``task:M:output`` (each call loads its own model)."""
+    prefix, _, rest = spec.partition(":")
+    model_name, _, output = rest.rpartition(":")
+    if prefix != "task" or not model_name or output not in OUTPUTS:
+        raise QbenchError(f"task scorer names look like task:MODEL:{{{','.join(OUTPUTS)}}}, "
+                          f"not {spec!r}")
+    return scorers_for(model_name, device=device, outputs=[output])[0]
