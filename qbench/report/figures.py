@@ -222,7 +222,7 @@ def ranking_bars(df: pd.DataFrame, *, label: str, value: str, low: str | None = 
     fig = go.Figure(go.Bar(
         x=d[value], y=d[label].astype(str), orientation="h", marker={"color": colours},
         error_x=_error(d, value, low, high), text=hover, textposition="none",
-        hovertemplate="%{text}<extra></extra>"))
+        hovertemplate="%{text}<extra></extra>", showlegend=False))
     if _has(d, group):  # a legend for the colours
         for k, gname in enumerate(sorted(d[group].unique(), key=str)):
             fig.add_trace(go.Bar(x=[None], y=[None], name=str(gname),
