@@ -40,4 +40,8 @@ class Colorfulness:
         return (std + 0.3 * mean).double().cpu()
 
 
-BUILTIN = {"sharpness": LaplacianSharpness, "colorfulness": Colorfulness}
+BUILTIN = {"sharpness": LaplacianSharpness, "colorfulness": Colorfulness,
+           "rankiqa": lambda device="cpu": __import__(  # RankIQA, lazily imported
+               "qbench.rankiqa.metric", fromlist=["rankiqa"]).rankiqa(device),
+           "rankiqa-ft": lambda device="cpu": __import__(  # RankIQA fine-tuned
+               "qbench.rankiqa.metric", fromlist=["rankiqa_ft"]).rankiqa_ft(device)}

@@ -1,0 +1,90 @@
+"""``qbench bench rankiqa``: efficient vs naive Siamese ranking on the same model and pairs.
+
+Both schemes start from the same initial weights and see the same batches (the RankIQA LIVE
+set made from the ``refs`` training references; batches of S sources x 4 types x 6 levels).
+Each optimisation step is timed, the two schemes alternating step by step so a noisy shared
+CPU slows both alike. Reported:
+
+* ``forwards_*``: forward passes (network calls) per step -- 1 for efficient, 2 per pair for
+  naive; ``forward_ratio`` is their ratio. ``image_forward_ratio`` counts images pushed through
+  the network instead (naive 2 x pairs, efficient n): with pairs only inside a (source, type)
+  block it is L - 1 = 5, whatever n is;
+* ``wallclock_speedup``: total naive step time / total efficient step time;
+* ``acc_efficient`` / ``acc_naive``: held-out pair accuracy (30-crop protocol) after the same
+  number of steps; ``param_max_abs_diff`` shows the two trainings follow the same path (the
+  losses and gradients are equal; only float rounding differs).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from qbench.errors import QbenchError
+from qbench.rankiqa.evaluate import ranking_accuracy
+from qbench.rankiqa.pairs import efficient_loss, n_pairs, naive_loss
+from qbench.rankiqa.pipeline import ranked_split
+from qbench.rankiqa.ranked import sample_batch
+from qbench.rankiqa.train import RankConfig, new_model
+
+
+def _step(model, opt, loss_fn, batch, margin) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    loss, passes = loss_fn(model, batch, margin)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return time.perf_counter() - t0, passes
+
+
+def run(n: int = 48, steps: int = 60, crop: int = 48, size: int = 128, seed: int = 0,
+        threads: int = 1, progress: bool = False) -> dict:
+    """Train both schemes side by side for ``steps`` steps on batches of ``n`` images."""
+    split = ranked_split("live", size=size, seed=seed)
+    _, t, n_levels = split.train.shape
+    block = t * n_levels
+    if n % block or n < block:
+        raise QbenchError(f"n must be a multiple of {block} (sources x {t} types x {n_levels} "
+                          f"levels), got {n}")
+    sources = n // block
+    torch.set_num_threads(threads)
+    cfg = RankConfig(sources=sources, crop=crop, seed=seed)
+    models = {"efficient": new_model(cfg.widths, seed), "naive": new_model(cfg.widths, seed)}
+    opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
+    losses = {"efficient": efficient_loss, "naive": naive_loss}
+    gens = {k: torch.Generator().manual_seed(seed + 1) for k in models}
+    seconds = {k: 0.0 for k in models}
+    passes = {k: 0 for k in models}
+    it = range(steps)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="efficient vs naive", unit="step")
+    for _ in it:
+        for k in ("efficient", "naive"):  # alternate, same batch for both
+            batch = sample_batch(split.train, sources, crop, gens[k])
+            models[k].train()
+            dt, p = _step(models[k], opts[k], losses[k], batch, cfg.margin)
+            seconds[k] += dt
+            passes[k] += p
+    acc = {k: ranking_accuracy(m.eval(), split.test, crop)["all"] for k, m in models.items()}
+    diff = max(float((a - b).abs().max()) for a, b in
+               zip(models["efficient"].parameters(), models["naive"].parameters(), strict=True))
+    pairs = n_pairs(sources, t, n_levels)
+    fwd_e, fwd_n = passes["efficient"] / steps, passes["naive"] / steps
+    return {
+        "n": n, "pairs_per_step": pairs, "steps": steps, "crop": crop, "size": size,
+        "threads": threads, "seed": seed, "test_refs": split.test.refs,
+        "forwards_efficient": fwd_e, "forwards_naive": fwd_n,
+        "forward_ratio": fwd_n / fwd_e,
+        "image_forward_ratio": 2 * pairs / n,
+        "step_s_efficient": seconds["efficient"] / steps,
+        "step_s_naive": seconds["naive"] / steps,
+        "wallclock_speedup": seconds["naive"] / seconds["efficient"],
+        "acc_efficient": acc["efficient"], "acc_naive": acc["naive"],
+        "param_max_abs_diff": diff,
+        "floors": {"forward_ratio>=n-1": fwd_n / fwd_e >= n - 1,
+                   "wallclock_speedup>=5": seconds["naive"] / seconds["efficient"] >= 5,
+                   "acc_efficient>=acc_naive-0.01": acc["efficient"] >= acc["naive"] - 0.01},
+    }
