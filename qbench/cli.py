@@ -369,13 +369,31 @@ def run_demo_cmd(out: str, seed: int, quiet: bool) -> None:
 
 @cli.command("report")
 @click.argument("results_dir", type=click.Path(file_okay=False))
-def report_cmd(results_dir: str) -> None:
-    """Rebuild RESULTS_DIR/report.html from its store, without recomputation."""
-    from qbench.report import build_report
+@click.option("--all", "all_reports", is_flag=True,
+              help="Rebuild every report under RESULTS_DIR and write RESULTS_DIR/index.html.")
+def report_cmd(results_dir: str, all_reports: bool) -> None:
+    """Rebuild RESULTS_DIR/report.html from stored results, without recomputation.
 
-    if not (Path(results_dir) / "store").is_dir():
-        raise QbenchError(f"no results store in {results_dir} (expected {results_dir}/store)")
-    click.echo(f"report: {build_report(results_dir).resolve()}")
+    RESULTS_DIR is a study run (study.json), a leaderboard (entries.json) or a scoring store
+    (store/, e.g. results/demo). With --all, every such folder under RESULTS_DIR is rebuilt
+    (a failure is reported and the others still built) and a landing page links them."""
+    from qbench.report import build_all, build_report
+
+    if not all_reports:
+        click.echo(f"report: {Path(build_report(results_dir)).resolve()}")
+        return
+
+    def show(entry) -> None:
+        if entry.error:
+            click.echo(f"failed: {entry.found.folder}: {entry.error}", err=True)
+        else:
+            click.echo(f"report: {entry.report}")
+
+    built = build_all(results_dir, progress=show)
+    click.echo(f"index: {built.index.resolve()}")
+    if built.failed:
+        raise QbenchError(f"{len(built.failed)} of {len(built.entries)} report(s) could not be "
+                          "rebuilt (listed above and on the index page)")
 
 
 # --- command groups contributed by subpackages: one line each, below this marker ---

@@ -1,15 +1,113 @@
-"""Reports: offline Plotly HTML pages rebuilt from the store without recomputation."""
+"""Reports: offline Plotly HTML pages rebuilt from stored results without recomputation.
+
+``build_report(folder)`` recognises three kinds of results folder:
+
+* a study run (``study.json`` with ``{"study": NAME, "preset": ...}``): the page is built by
+  ``qbench.report.NAME.build(folder) -> Path``, a module the study provides;
+* a leaderboard (``entries.json``): :func:`qbench.report.leaderboard.build`;
+* a scoring store (``store/``, e.g. ``results/demo``): :func:`qbench.report.scoring.build`.
+
+``build_all(root)`` rebuilds every report under ``root`` and writes ``root/index.html``.
+
+Writing a study report module ``qbench/report/NAME.py``: read only the tables in the folder,
+build figures with :mod:`qbench.report.figures`, assemble with
+:func:`qbench.report.html.page` (summary paragraph first, generated from the numbers) and
+return the path of ``folder/report.html``. Optionally define ``example(folder) -> None`` that
+writes a tiny but complete set of its input tables plus ``study.json``: the browser tests
+(tests/test_report_browser.py) then build and open that study's page in Chromium too.
+"""
 
 from __future__ import annotations
 
+import importlib
+import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
+
+from qbench.errors import QbenchError
+
+# modules of this package that are infrastructure, not study reports
+_NOT_STUDIES = {"html", "figures", "index", "leaderboard", "scoring"}
+
+
+@dataclass(frozen=True)
+class Found:
+    """A results folder and what kind of report it gets."""
+
+    folder: Path
+    kind: str  # "study", "leaderboard" or "scoring"
+    study: str  # the study name; "leaderboard" / "scoring" for the other kinds
+    preset: str
+
+
+def study_modules() -> list[str]:
+    """Names of the study report modules in this package (``qbench/report/NAME.py``)."""
+    here = Path(__file__).parent
+    return sorted(p.stem for p in here.glob("*.py")
+                  if not p.stem.startswith("_") and p.stem not in _NOT_STUDIES)
+
+
+def detect(folder: str | Path) -> Found:
+    """What report ``folder`` gets; a clear error when it holds no known results."""
+    folder = Path(folder)
+    spec = folder / "study.json"
+    if spec.is_file():
+        try:
+            meta = json.loads(spec.read_text())
+        except (OSError, ValueError) as exc:
+            raise QbenchError(f"{spec} is not valid JSON: {exc}") from None
+        study = meta.get("study") if isinstance(meta, dict) else None
+        if not isinstance(study, str) or not study:
+            raise QbenchError(f'{spec} has no "study" name (expected {{"study": NAME, ...}})')
+        return Found(folder, "study", study, str(meta.get("preset", "")))
+    if (folder / "entries.json").is_file():
+        return Found(folder, "leaderboard", "leaderboard", "")
+    if (folder / "store").is_dir():
+        return Found(folder, "scoring", "scoring", "")
+    raise QbenchError(f"no results store in {folder} (expected {folder}/study.json, "
+                      f"{folder}/entries.json or {folder}/store)")
+
+
+def study_builder(study: str):
+    """``qbench.report.<study>.build``, or a clear error naming the known studies."""
+    known = study_modules()
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", study) or study in _NOT_STUDIES:
+        raise QbenchError(f"study name {study!r} has no report module; "
+                          f"known: {', '.join(known) or 'none'}")
+    try:
+        module = importlib.import_module(f"qbench.report.{study}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"qbench.report.{study}":
+            raise  # the module exists but one of its imports is missing: show that
+        raise QbenchError(f"no report module qbench/report/{study}.py for study {study!r}; "
+                          f"known: {', '.join(known) or 'none'}") from None
+    build = getattr(module, "build", None)
+    if not callable(build):
+        raise QbenchError(f"qbench.report.{study} has no build(folder) function")
+    return build
 
 
 def build_report(results_dir: str | Path) -> Path:
-    """Rebuild ``results_dir/report.html`` from ``results_dir/store``."""
+    """Rebuild ``results_dir/report.html`` from the stored results in ``results_dir``."""
+    found = detect(results_dir)
+    if found.kind == "study":
+        return Path(study_builder(found.study)(found.folder))
+    if found.kind == "leaderboard":
+        from qbench.report import leaderboard
+
+        return leaderboard.build(found.folder)
     from qbench.report import scoring
 
-    return scoring.build(results_dir)
+    return scoring.build(found.folder)
 
 
-__all__ = ["build_report"]
+def build_all(root: str | Path, progress=None):
+    """Rebuild every report under ``root`` and write ``root/index.html``; see
+    :func:`qbench.report.index.build_all`."""
+    from qbench.report import index
+
+    return index.build_all(root, progress=progress)
+
+
+__all__ = ["Found", "build_all", "build_report", "detect", "study_builder", "study_modules"]

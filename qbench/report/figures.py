@@ -361,12 +361,15 @@ def _cell(value, fmt: str) -> tuple[str, str]:
 def sortable_table(df: pd.DataFrame, *, columns: Sequence[str] | None = None,
                    ci: dict[str, tuple[str, str]] | None = None,
                    labels: dict[str, str] | None = None, fmt: str = ".3f",
-                   caption: str = "", table_id: str | None = None) -> str:
+                   links: dict[str, str] | None = None, caption: str = "",
+                   table_id: str | None = None) -> str:
     """An HTML table whose headers sort on click (inline JS, no network). ``ci`` maps a value
     column to its (low, high) interval-end columns, shown as ``v [lo, hi]`` in one cell and
-    sorted by v; ``labels`` renames headers. Integers (item counts) print without decimals."""
+    sorted by v; ``labels`` renames headers; ``links`` maps a column to the column holding
+    its link target. Integers (item counts) print without decimals; all text is escaped."""
     ci = ci or {}
-    hidden = {c for pair in ci.values() for c in pair}
+    links = links or {}
+    hidden = {c for pair in ci.values() for c in pair} | set(links.values())
     cols = list(columns) if columns is not None else [c for c in df.columns if c not in hidden]
     _require(df, *cols, *hidden)
     labels = labels or {}
@@ -382,6 +385,9 @@ def sortable_table(df: pd.DataFrame, *, columns: Sequence[str] | None = None,
                 if pd.notna(lo) and pd.notna(hi):
                     text += f" <span class='qb-ci'>[{float(lo):{fmt}}, {float(hi):{fmt}}]</span>"
                 cells.append(f"<td data-v='{_html.escape(key)}'>{text}</td>")
+            elif c in links and row[links[c]]:
+                cells.append(f"<td data-v='{_html.escape(key)}'><a href='"
+                             f"{_html.escape(str(row[links[c]]))}'>{_html.escape(text)}</a></td>")
             else:
                 cells.append(f"<td data-v='{_html.escape(key)}'>{_html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
