@@ -48,7 +48,7 @@ class ZooEntry:
 
 def _entries() -> dict[str, ZooEntry]:
     table = [ZooEntry(f"scenes-{arch}-s{seed}", arch, seed, epochs)
-             for arch, epochs in (("resnet-s", 10), ("vgg-s", 10), ("mobilenet-s", 10))
+             for arch, epochs in (("resnet-s", 8), ("vgg-s", 10), ("mobilenet-s", 10))
              for seed in (0, 1)]
     table.append(ZooEntry("scenes-proxy-cnn-s0", "proxy-cnn", 0, 10, role="proxy"))
     return {e.name: e for e in table}
