@@ -14,16 +14,17 @@ scored (the image would be its own reference).
 
 from __future__ import annotations
 
-import math
+import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
-import qbench.corrupt as corrupt
 from qbench.data.base import ImageSet, IQASet
-from qbench.errors import QbenchError
+from qbench.engine import guard
+from qbench.faults import kill_point
 from qbench.metrics.base import Metric
 from qbench.store import CLEAN, Store
 
@@ -59,51 +60,61 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-def _load(dataset: ImageSet, idx: Sequence[int]) -> tuple[torch.Tensor | None, dict[int, str]]:
-    """The batch of ``idx``, or per-item reads when the batch cannot be stacked."""
-    try:
-        return dataset.batch(idx), {}
-    except Exception:
-        pass
-    images, bad = {}, {}
-    for i in idx:
+def _score_chunked(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
+                   labels: torch.Tensor | None = None) -> list[float | str]:
+    """:func:`_score` in calls of the metric's preferred ``batch_size`` (whole batch if none)."""
+    step = getattr(metric, "batch_size", None) or x.shape[0]
+    out: list[float | str] = []
+    for s in range(0, x.shape[0], step):
+        out += _score(metric, x[s : s + step], None if ref is None else ref[s : s + step],
+                      None if labels is None else labels[s : s + step])
+    return out
+
+
+def _run_jobs(jobs: Sequence[tuple[Metric, torch.Tensor, torch.Tensor | None,
+                                   torch.Tensor | None]], workers: int) -> list[list[float | str]]:
+    """Score every (metric, images, refs, labels) job; thread-safe metrics run side by side.
+
+    On CPU one call with many intra-op threads scales poorly on small images and collapses when
+    the cores are shared, so with ``workers`` > 1 each thread-safe metric (``thread_safe``
+    attribute) runs in its own worker thread with ONE intra-op thread, several metrics at once.
+    One intra-op thread also makes every value independent of the machine's core count. Other
+    metrics run afterwards in the calling thread, unchanged.
+    """
+    results: list[list[float | str] | None] = [None] * len(jobs)
+    pooled = [k for k, job in enumerate(jobs) if workers > 1 and getattr(job[0], "thread_safe",
+                                                                         False)]
+    if pooled:
+        def work(k: int) -> list[float | str]:
+            torch.set_num_threads(1)
+            return _score_chunked(*jobs[k])
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
         try:
-            images[i] = dataset.image(i)
-        except Exception as exc:
-            bad[i] = _reason(exc)
-    good = [i for i in idx if i in images]
-    shapes = {tuple(images[i].shape) for i in good}
-    if len(shapes) > 1:  # mixed sizes: keep the most common, record the rest
-        common = max(shapes, key=lambda s: sum(tuple(images[i].shape) == s for i in good))
-        for i in good:
-            if tuple(images[i].shape) != common:
-                bad[i] = f"ImageSizeMismatch: {tuple(images[i].shape)} in a batch of {common}"
-    good = [i for i in good if i not in bad]
-    return (torch.stack([images[i] for i in good]) if good else None), bad
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for k, out in zip(pooled, pool.map(work, pooled), strict=True):
+                    results[k] = out
+        finally:
+            torch.set_num_threads(before)
+    for k, job in enumerate(jobs):
+        if results[k] is None:
+            results[k] = _score_chunked(*job)
+    return results  # type: ignore[return-value]
 
 
 def _score(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
            labels: torch.Tensor | None = None) -> list[float | str]:
-    """Scores for each row of ``x``; a string in place of a score is the reason it failed."""
-    try:
-        values = metric(x, ref) if labels is None else metric(x, ref, labels=labels)
-        if values.shape != (x.shape[0],):
-            raise QbenchError(f"returned shape {tuple(values.shape)} for {x.shape[0]} images")
-        return [float(v) if math.isfinite(float(v)) else f"non-finite score {float(v)}"
-                for v in values]
-    except Exception as exc:
-        if x.shape[0] == 1:
-            return [_reason(exc)]
-        # isolate the failing items: score one by one
-        return [_score(metric, x[k : k + 1], None if ref is None else ref[k : k + 1],
-                       None if labels is None else labels[k : k + 1])[0]
-                for k in range(x.shape[0])]
+    """Scores for each row of ``x``; a string in place of a score is the reason it failed
+    (a :class:`~qbench.engine.guard.Failure` carrying its kind; see that module)."""
+    return guard.score(metric, x, ref, labels)
 
 
 def _score_batch(run: str, dataset: ImageSet, cond: Condition, todo: dict[str, list[int]],
-                 metrics: Sequence[Metric], seed: int, table: str | None
-                 ) -> tuple[list[dict], list[dict]]:
-    """Rows and failures for the (item, metric) pairs in ``todo`` under ``cond``."""
+                 metrics: Sequence[Metric], seed: int, table: str | None, workers: int = 1,
+                 notes: list[dict] | None = None) -> tuple[list[dict], list[dict]]:
+    """Rows and failures for the (item, metric) pairs in ``todo`` under ``cond``; notes on
+    how inputs were adapted are appended to ``notes``."""
     rows: list[dict] = []
     failures: list[dict] = []
 
@@ -112,7 +123,8 @@ def _score_batch(run: str, dataset: ImageSet, cond: Condition, todo: dict[str, l
              "corruption": cond.corruption, "severity": cond.severity, "seed": seed,
              "scorer": m.info.name}
         if isinstance(outcome, str):
-            failures.append({**k, "reason": outcome})
+            failures.append({**k, "reason": str(outcome),
+                             "kind": getattr(outcome, "kind", "config")})
         else:
             rows.append({**k, "value": outcome})
 
@@ -123,21 +135,29 @@ def _score_batch(run: str, dataset: ImageSet, cond: Condition, todo: dict[str, l
                     record(i, m, why)
 
     needed = sorted({i for items in todo.values() for i in items})
-    clean, bad = _load(dataset, needed)
-    for i, why in bad.items():
+    loaded = guard.load(dataset, needed)  # validated, notes taken, one size (others later)
+    if loaded.later:
+        r, f = _score_batch(run, dataset, cond, {k: [i for i in v if i in loaded.later]
+                                                 for k, v in todo.items()},
+                            metrics, seed, table, workers, notes)
+        rows += r
+        failures += f
+    if notes is not None:
+        notes += [{"run": run, "dataset": dataset.key, "item": dataset.item_ids[i], "note": t}
+                  for i, found in loaded.notes.items() for t in found]
+    for i, why in loaded.failed.items():
         record_all([i], why)
-    ok = [i for i in needed if i not in bad]
+    clean, ok = loaded.images, loaded.items
     if not ok or clean is None:
         return rows, failures
-    try:
-        x = clean if cond.is_clean else corrupt.apply(clean, cond.corruption, cond.severity,
-                                                      seed=seed, table=table)
-    except Exception as exc:
-        record_all(ok, f"corruption failed: {_reason(exc)}")
-        return rows, failures
-    pos = {i: p for p, i in enumerate(ok)}
+    x, broken = (clean, {}) if cond.is_clean else guard.corrupt(
+        clean, cond.corruption, cond.severity, seed, table)
+    for p, why in broken.items():
+        record_all([ok[p]], why)
+    pos = {i: p for p, i in enumerate(ok) if p not in broken}
     shipped = _dataset_references(dataset, ok, clean.shape[1:]) \
         if cond.is_clean and has_references(dataset) else {}
+    jobs: list[tuple[Metric, list[int], torch.Tensor, torch.Tensor | None, torch.Tensor | None]] = []
     for m in metrics:
         items = [i for i in todo[m.info.name] if i in pos]
         if m.info.kind == "FR" and shipped:
@@ -157,7 +177,10 @@ def _score_batch(run: str, dataset: ImageSet, cond: Condition, todo: dict[str, l
                     record(i, m, f"{m.info.name} needs class labels; {dataset.key} has none")
                 continue
             labels = torch.as_tensor(dataset.labels[items], dtype=torch.long)
-        for i, outcome in zip(items, _score(m, x[sel], ref, labels), strict=True):
+        jobs.append((m, items, x[sel], ref, labels))
+    outcomes = _run_jobs([(m, xs, ref, labels) for m, _, xs, ref, labels in jobs], workers)
+    for (m, items, *_), out in zip(jobs, outcomes, strict=True):
+        for i, outcome in zip(items, out, strict=True):
             record(i, m, outcome)
     return rows, failures
 
@@ -174,17 +197,23 @@ def _dataset_references(dataset: IQASet, items: Sequence[int], shape: torch.Size
     for i in items:
         try:
             ref = dataset.reference(i)
-            out[i] = ref if ref.shape == shape else (
+            out[i] = ref if ref.shape == shape else guard.item_failure(
                 f"ReferenceSizeMismatch: reference {tuple(ref.shape)} vs image {tuple(shape)}")
         except Exception as exc:
-            out[i] = f"reference unreadable: {_reason(exc)}"
+            out[i] = guard.item_failure(f"reference unreadable: {_reason(exc)}")
     return out
 
 
+@guard.holding_run_lock
 def score(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condition],
           metrics: Sequence[Metric], seed: int = 0, table: str | None = None,
-          batch_size: int = 16, progress: bool = True) -> ScoreSummary:
-    """Score ``dataset`` under ``conditions`` with ``metrics`` into ``store`` as ``run``."""
+          batch_size: int = 16, progress: bool = True, workers: int | None = None
+          ) -> ScoreSummary:
+    """Score ``dataset`` under ``conditions`` with ``metrics`` into ``store`` as ``run``.
+
+    ``workers``: metrics scored side by side (default: the usable CPU cores, at most 8).
+    """
+    workers = workers or min(len(os.sched_getaffinity(0)), 8)
     summary = ScoreSummary()
     done = store.done(run)
     n = len(dataset)
@@ -202,8 +231,12 @@ def score(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condit
             summary.reused += sum(len(idx) - len(v) for v in todo.values())
             if not any(todo.values()):
                 continue
-            rows, failures = _score_batch(run, dataset, cond, todo, active, seed, table)
+            notes: list[dict] = []
+            rows, failures = _score_batch(run, dataset, cond, todo, active, seed, table,
+                                          workers, notes)
+            store.write_notes(notes)
             summary.written += store.write_rows(rows)
+            kill_point("between-parts")
             summary.failed += store.write_failures(failures)
     bar.close()
     return summary

@@ -41,6 +41,14 @@ TRAINED_ON = {
     "ahiq": ("pipal",), "tres": ("koniq10k",), "unique": ("live", "csiq", "kadid10k", "bid",
                                                           "clive", "koniq10k"),
 }
+# Images per call on CPU (one intra-op thread per call, see qbench.engine.local). From a
+# per-metric profile at 192 px with 1 thread: SSIM, SSIM-C, MS-SSIM and entropy are
+# 1.5-6x slower per image in batches (their intermediates leave the cache), the others gain
+# from batching. A fixed table, not a timing-based choice, so the values are reproducible.
+CPU_BATCH = {"psnr": 1, "ssim": 1, "ssimc": 1, "ms_ssim": 1, "entropy": 1, "mad": 1,
+             "gmsd": 16, "psnry": 16, "nlpd": 16}
+CPU_BATCH_DEFAULT = 4
+
 SUFFIX_DATASETS = {"kadid": "kadid10k", "koniq": "koniq10k", "live": "live", "csiq": "csiq",
                    "tid": "tid2013", "spaq": "spaq", "flive": "flive", "pipal": "pipal",
                    "ava": "ava", "clive": "clive", "paq2piq": "paq2piq"}
@@ -74,7 +82,13 @@ def hf_cache() -> str:
 
 
 class PyiqaMetric:
-    """A pyiqa metric behind the qbench :class:`~qbench.metrics.base.Metric` protocol."""
+    """A pyiqa metric behind the qbench :class:`~qbench.metrics.base.Metric` protocol.
+
+    ``thread_safe``: its calls keep no state, so the engine may run it beside other metrics in
+    worker threads; ``batch_size``: the images per call that is fastest on this device.
+    """
+
+    thread_safe = True
 
     def __init__(self, name: str, device: str | torch.device = "cpu") -> None:
         pyiqa = _pyiqa()
@@ -93,6 +107,9 @@ class PyiqaMetric:
                               f"(Hugging Face weights are looked for in {hf_cache()}, others in "
                               f"{os.path.join(torch.hub.get_dir(), 'pyiqa')})") from None
         self.device = torch.device(device)
+        # how many images one call should carry; None = the whole batch (GPU)
+        self.batch_size = CPU_BATCH.get(name, CPU_BATCH_DEFAULT) if self.device.type == "cpu" \
+            else None
         self.info = MetricInfo(
             name=label,
             version=pyiqa.__version__,
