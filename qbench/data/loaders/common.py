@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +37,38 @@ def resolve(index: dict[str, Path], name: str, dataset: str, folder: Path) -> Pa
     return p
 
 
-def parse_float(text: str, dataset: str, where: str) -> float:
+def read_text(path: Path, dataset: str) -> str:
+    """The text of ``path`` (UTF-8, optional BOM); a DatasetFormatError if it is not text."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetFormatError(dataset, str(path), f"not UTF-8 text ({exc.reason} at byte "
+                                 f"{exc.start})") from None
+
+
+def csv_rows(path: Path, dataset: str, required: set[str]) -> Iterator[tuple[int, dict]]:
+    """(line number, row) of a CSV file with a header; every row must have every ``required``
+    column (a truncated file or a short line is a DatasetFormatError naming the line)."""
+    reader = csv.DictReader(io.StringIO(read_text(path, dataset), newline=""))
+    try:
+        missing = required - set(reader.fieldnames or [])
+        if missing:
+            raise DatasetFormatError(dataset, str(path), f"missing columns {sorted(missing)}")
+        for row in reader:
+            n = reader.line_num
+            short = sorted(c for c in required if row.get(c) is None)
+            if short:
+                raise DatasetFormatError(dataset, f"{Path(path).name} line {n}",
+                                         f"no value for {short} (truncated line?)")
+            yield n, row
+    except csv.Error as exc:
+        raise DatasetFormatError(dataset, f"{Path(path).name} line {reader.line_num}",
+                                 f"not valid CSV: {exc}") from None
+
+
+def parse_float(text: str | None, dataset: str, where: str) -> float:
+    if text is None:
+        raise DatasetFormatError(dataset, where, "value missing")
     try:
         value = float(text)
     except ValueError:

@@ -6,11 +6,11 @@ Despite its column name the score behaves like a MOS: 1-5, higher is better.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from qbench.data.base import LabelSpec
 from qbench.data.loaders.common import (
+    csv_rows,
     file_index,
     make_iqa_set,
     parse_float,
@@ -36,26 +36,20 @@ def load_kadid10k(root: str | Path):
     images = root / "images"
     index = file_index(images) if images.is_dir() else {}
     paths, scores, refs, dists, levels, ref_paths = [], [], [], [], [], {}
-    with open(root / "dmos.csv", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"dist_img", "ref_img", "dmos"} - set(reader.fieldnames or [])
-        if missing:
-            raise DatasetFormatError("kadid10k", str(root / "dmos.csv"),
-                                     f"missing columns {sorted(missing)}")
-        for n, row in enumerate(reader, start=2):
-            name = row["dist_img"].strip()
-            parts = Path(name).stem.split("_")
-            if len(parts) != 3 or not all(p.lstrip("Ii").isdigit() for p in parts):
-                raise DatasetFormatError("kadid10k", f"dmos.csv line {n}",
-                                         f"image name {name!r} is not Ixx_tt_ll")
-            t, lev = int(parts[1]), int(parts[2])
-            if not 1 <= t <= len(TYPES):
-                raise DatasetFormatError("kadid10k", f"dmos.csv line {n}", f"type {t} unknown")
-            paths.append(resolve(index, name, "kadid10k", images))
-            scores.append(parse_float(row["dmos"], "kadid10k", f"dmos.csv line {n}"))
-            ref = Path(row["ref_img"].strip()).stem.upper()
-            refs.append(ref)
-            ref_paths.setdefault(ref, resolve(index, row["ref_img"].strip(), "kadid10k", images))
-            dists.append(TYPES[t - 1])
-            levels.append(lev)
+    for n, row in csv_rows(root / "dmos.csv", "kadid10k", {"dist_img", "ref_img", "dmos"}):
+        name = row["dist_img"].strip()
+        parts = Path(name).stem.split("_")
+        if len(parts) != 3 or not all(p.lstrip("Ii").isdigit() for p in parts):
+            raise DatasetFormatError("kadid10k", f"dmos.csv line {n}",
+                                     f"image name {name!r} is not Ixx_tt_ll")
+        t, lev = int(parts[1]), int(parts[2])
+        if not 1 <= t <= len(TYPES):
+            raise DatasetFormatError("kadid10k", f"dmos.csv line {n}", f"type {t} unknown")
+        paths.append(resolve(index, name, "kadid10k", images))
+        scores.append(parse_float(row["dmos"], "kadid10k", f"dmos.csv line {n}"))
+        ref = Path(row["ref_img"].strip()).stem.upper()
+        refs.append(ref)
+        ref_paths.setdefault(ref, resolve(index, row["ref_img"].strip(), "kadid10k", images))
+        dists.append(TYPES[t - 1])
+        levels.append(lev)
     return make_iqa_set("kadid10k", paths, scores, LABEL, refs, dists, levels, ref_paths, root)

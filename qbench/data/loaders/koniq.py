@@ -5,11 +5,11 @@ MOS 1-5, higher is better.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from qbench.data.base import LabelSpec
 from qbench.data.loaders.common import (
+    csv_rows,
     file_index,
     make_iqa_set,
     parse_float,
@@ -30,15 +30,9 @@ def load_koniq10k(root: str | Path):
         raise DatasetFormatError("koniq10k", str(folder), "image folder missing")
     index = file_index(folder)
     paths, scores = [], []
-    with open(root / SCORES, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"image_name", "MOS"} - set(reader.fieldnames or [])
-        if missing:
-            raise DatasetFormatError("koniq10k", str(root / SCORES),
-                                     f"missing columns {sorted(missing)}")
-        for n, row in enumerate(reader, start=2):
-            paths.append(resolve(index, row["image_name"].strip(), "koniq10k", folder))
-            scores.append(parse_float(row["MOS"], "koniq10k", f"{SCORES} line {n}"))
+    for n, row in csv_rows(root / SCORES, "koniq10k", {"image_name", "MOS"}):
+        paths.append(resolve(index, row["image_name"].strip(), "koniq10k", folder))
+        scores.append(parse_float(row["MOS"], "koniq10k", f"{SCORES} line {n}"))
     ids = [p.stem for p in paths]
     return make_iqa_set("koniq10k", paths, scores, LABEL, ids, ["authentic"] * len(paths),
                         [0] * len(paths), {}, root)

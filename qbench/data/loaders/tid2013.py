@@ -13,6 +13,7 @@ from qbench.data.loaders.common import (
     file_index,
     make_iqa_set,
     parse_float,
+    read_text,
     require_dir,
     resolve,
 )
@@ -37,10 +38,11 @@ def load_tid2013(root: str | Path):
         if not d.is_dir():
             raise DatasetFormatError("tid2013", str(d), "folder missing")
     dist_index, ref_index = file_index(dist_dir), file_index(ref_dir)
-    lines = [ln for ln in (root / "mos_with_names.txt").read_text().splitlines() if ln.strip()]
+    lines = [ln for ln in read_text(root / "mos_with_names.txt", "tid2013").splitlines()
+             if ln.strip()]
     std_path = root / "mos_std.txt"
     if std_path.exists():
-        n_std = len([ln for ln in std_path.read_text().splitlines() if ln.strip()])
+        n_std = len([ln for ln in read_text(std_path, "tid2013").splitlines() if ln.strip()])
         if n_std != len(lines):
             raise DatasetFormatError("tid2013", str(std_path),
                                      f"{n_std} rows but mos_with_names.txt has {len(lines)}")
