@@ -111,4 +111,5 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     resumed = Store(tmp_path / "killed").rows()
     pd.testing.assert_frame_equal(resumed, expected)
     # the resumed run scored only what the killed run had not finished
-    assert scored_total - scored_before == len(expected) - len(partial)
+    # (+1: the engine scores one image a second time to check the metric is deterministic)
+    assert scored_total - scored_before == len(expected) - len(partial) + 1
