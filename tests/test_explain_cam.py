@@ -205,3 +205,73 @@ def test_inplace_op_after_the_layer_does_not_corrupt_the_activation(images):
 def test_class_target_on_scalar_output_is_a_clear_error(images):
     with pytest.raises(QbenchError, match="scalar output"):
         explain(tiny_regressor(), images, 0, method="gradcam")
+
+
+# --- CAMERAS ---------------------------------------------------------------------------------
+
+def _high_frequency_share(maps: torch.Tensor, cutoff: float = 4.0) -> torch.Tensor:
+    """Share of each map's (mean-removed) spectral power above ``cutoff`` cycles per image."""
+    centred = maps - maps.mean((1, 2), keepdim=True)
+    power = torch.fft.fft2(centred).abs() ** 2
+    freq = torch.fft.fftfreq(maps.shape[-1]) * maps.shape[-1]
+    radius = (freq[:, None] ** 2 + freq[None, :] ** 2).sqrt()
+    return power[:, radius > cutoff].sum(1) / power.flatten(1).sum(1)
+
+
+def test_cameras_has_finer_detail_than_gradcam_on_a_coarse_layer():
+    """The CAM layer is 8×8 on a 32×32 input; CAMERAS reads it at up to 33×33."""
+    model, x = tiny_cnn(seed=0), tiny_images(4)
+    target = torch.full((4,), 2)  # a class with positive evidence almost everywhere
+    cameras = explain(model, x, target, method="cameras")
+    gradcam = explain(model, x, target, method="gradcam", normalize="minmax")
+    assert (cameras > 0).float().mean() > 0.5 and (gradcam > 0).float().mean() > 0.5
+    assert (_high_frequency_share(cameras) > 2 * _high_frequency_share(gradcam)).all()
+
+
+def test_cameras_shape_batching_determinism_and_regressor():
+    from qbench.explain.cameras import scale_factors
+
+    assert [round(224 * f) for f in scale_factors()] == list(range(224, 1000, 100))
+    model, x = tiny_cnn(), tiny_images(3, seed=2)
+    target = torch.tensor([2, 1, 0])
+    batch = explain(model, x, target, method="cameras", num_scales=3, batch_size=2)
+    assert batch.shape == (3, 32, 32)
+    single = torch.cat([explain(model, x[i:i + 1], target[i:i + 1], method="cameras",
+                                num_scales=3) for i in range(3)])
+    torch.testing.assert_close(batch, single, rtol=1e-5, atol=1e-6)
+    assert torch.equal(batch, explain(model, x, target, method="cameras", num_scales=3,
+                                      batch_size=2))
+    up = explain(tiny_regressor(), x, method="cameras", num_scales=2)
+    down = explain(tiny_regressor(), x, lambda out: -out, method="cameras", num_scales=2)
+    assert up.shape == (3, 32, 32)
+    # evidence raising or lowering the score: one of the two is non-zero for every image
+    assert ((up.amax((1, 2)) == 1) | (down.amax((1, 2)) == 1)).all()
+
+
+class _ScaleSensitive(nn.Module):
+    """Predicts class 0 whenever the input is wider than 50 px (so scales disagree)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = tiny_cnn(seed=0)
+        self.cam_layer = self.net.cam_layer
+
+    def forward(self, x):
+        out = self.net(x)
+        if x.shape[-1] > 50:
+            out = out + torch.tensor([100.0, 0.0, 0.0])
+        return out
+
+
+def test_cameras_only_agreeing_scales_drops_scales_whose_top1_changed():
+    from qbench.explain.cameras import cameras_maps, scale_factors
+
+    model, x = _ScaleSensitive(), tiny_images(2)
+    target = torch.tensor([2, 2])
+    assert (model(x).argmax(1) == 1).all()
+    factors = scale_factors(4)  # sizes 32, 46, 60, 74: the last two predict class 0
+    kept = [f for f in factors if round(32 * f) <= 50]
+    filtered = cameras_maps(model, x, target, scales=factors, only_agreeing_scales=True)
+    expected = cameras_maps(model, x, target, scales=kept)
+    torch.testing.assert_close(filtered, expected)
+    assert not torch.allclose(filtered, cameras_maps(model, x, target, scales=factors))
