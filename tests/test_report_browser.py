@@ -1,0 +1,351 @@
+"""Reports open in a real browser: built from tiny stored results, loaded in headless Chromium,
+no console errors, no network request, every figure rendered, a summary generated from the
+numbers. Also: `qbench report` dispatch and the landing page (no browser needed for those).
+
+Chromium and chromedriver come from Debian (`make test` installs them when it can); without
+them the browser tests skip with the reason, the others still run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qbench.cli import cli
+from qbench.errors import QbenchError
+from qbench.leaderboard import testsets
+from qbench.leaderboard.board import Leaderboard
+from qbench.metrics import create
+from qbench.report import build_all, build_report, detect, study_modules
+from qbench.store import CLEAN, Store
+
+# --------------------------------------------------------------------------- tiny results
+
+
+def _write_synthetic_store(folder: Path, good: str, bad: str) -> None:
+    """A scoring store where ``good`` falls with severity on every image and ``bad`` rises
+    (both higher-is-better), over 4 images x 2 corruptions x 3 severities."""
+    store = Store(folder / "store")
+    run = store.begin_run({"t": "browser", "good": good})
+    store.record_scorers(run, [{"name": n, "kind": "NR", "higher_is_better": True}
+                               for n in (good, bad)])
+    rows = []
+    for i in range(4):
+        for corr, sevs in ((CLEAN, [0]), ("blur", [1, 2, 3]), ("noise", [1, 2, 3])):
+            for s in sevs:
+                base = {"run": run, "dataset": "toy", "item": f"im{i}", "corruption": corr,
+                        "severity": s, "seed": 0}
+                rows.append({**base, "scorer": good, "value": 1.0 - 0.2 * s + 0.01 * i})
+                rows.append({**base, "scorer": bad, "value": 0.1 * s + 0.01 * i * (s % 2)})
+    store.write_rows(rows)
+    store.write_failures([{"run": run, "dataset": "toy", "item": "im9", "corruption": "blur",
+                           "severity": 1, "seed": 0, "scorer": bad, "reason": "too dark"}])
+    store.end_run(run)
+
+
+def _write_synthetic_board(folder: Path, good: str, bad: str) -> None:
+    """A leaderboard (entries, items meta, store rows) on the embedded test set where
+    ``good`` orders the levels right and ``bad`` mostly backwards."""
+    board = Leaderboard(folder)
+    entries = {n: {"spec": n, "info": {"name": n, "kind": "FR", "higher_is_better": True,
+                                       "trained_on": []}, "added": "2026-01-01T00:00:00+00:00"}
+               for n in (good, bad)}
+    board.entries_path.parent.mkdir(parents=True, exist_ok=True)
+    board.entries_path.write_text(json.dumps(entries))
+    (folder / "items-refs-kadid.json").write_text(json.dumps(
+        {"key": "refs-kadid", "dataset": "refs/all", "ground_truth": "level order", "configs": []}))
+    run = board.store.begin_run({"t": "synthetic board", "good": good})
+    rows = []
+    for i in range(4):
+        for corr in ("kadid:gaussian_blur", "kadid:jpeg"):
+            for lv in (1, 2, 3):
+                base = {"run": run, "dataset": "refs/all", "item": f"ref{i}",
+                        "corruption": corr, "severity": lv, "seed": 0}
+                rows.append({**base, "scorer": good, "value": 10.0 - lv})
+                wobble = -1.0 if (i == 0 and lv == 1) else 0.0  # not a perfect -1
+                rows.append({**base, "scorer": bad, "value": float(lv) + wobble})
+    board.store.write_rows(rows)
+    board.store.end_run(run)
+
+
+def _write_tiny_real_board(folder: Path) -> None:
+    """A leaderboard made the real way: a plugin admitted through the probe, a toy metric
+    entered directly, both scored by the engine on 2 references x 2 types x 2 levels."""
+    board = Leaderboard(folder)
+    board.admit("tests.plugins:GoodMeanAbsError")
+    spec = "tests.toy_metrics:MeanBrightness"
+    metric = create(spec)
+    entries = board.entries()
+    entries[metric.info.name] = {"spec": spec, "info": asdict(metric.info),
+                                 "added": "2026-01-01T00:00:00+00:00"}
+    board.entries_path.write_text(json.dumps(entries, default=list))
+    board.run(testsets.refs_kadid(n_refs=2, size=32, levels=(1, 3),
+                                  types=["kadid:gaussian_blur", "kadid:white_noise"]),
+              progress=False)
+
+
+def _summary(page: Path) -> str:
+    return re.search(r"<p class='summary' id='summary'>(.*?)</p>", page.read_text(), re.S)[1]
+
+
+# --------------------------------------------------------------------------- pages to open
+
+
+def _study_names() -> list[str]:
+    return study_modules()
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, Path]:
+    """A results folder like the real one: a scoring store, a leaderboard, a run of every
+    study whose report module can write an example, and the landing page over them."""
+    import importlib
+
+    root = tmp_path_factory.mktemp("results")
+    _write_synthetic_store(root / "demo", good="toy:good", bad="toy:bad")
+    _write_tiny_real_board(root / "leaderboard")
+    pages = {"scoring": root / "demo", "leaderboard": root / "leaderboard"}
+    for study in _study_names():
+        module = importlib.import_module(f"qbench.report.{study}")
+        if callable(getattr(module, "example", None)):
+            folder = root / study / "tiny"
+            folder.mkdir(parents=True)
+            module.example(folder)
+            pages[study] = folder
+    built = build_all(root)
+    assert not built.failed, [(e.found.folder, e.error) for e in built.failed]
+    out = {name: folder / "report.html" for name, folder in pages.items()}
+    out["index"] = built.index
+    return out
+
+
+def _find_browser() -> tuple[str | None, str | None]:
+    chrome = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                   if shutil.which(n)), None)
+    return chrome, shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def driver():
+    chrome, chromedriver = _find_browser()
+    if not (chrome and chromedriver):
+        reason = (f"BROWSER TESTS SKIPPED: chromium={chrome} chromedriver={chromedriver}; "
+                  "install with `apt-get install -y chromium chromium-driver` (make test does "
+                  "this when run as root)")
+        print(f"\n*** {reason} ***")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chrome
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-dev-shm-usage",
+                "--window-size=1200,900"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(chromedriver), options=opts)
+    drv.set_page_load_timeout(120)
+    yield drv
+    drv.quit()
+
+
+def _open(drv, page: Path) -> dict:
+    """Load ``page``, wait for every figure to draw; returns what the page shows."""
+    drv.get_log("browser")  # drop what earlier pages logged
+    drv.get(page.resolve().as_uri())
+    deadline = time.monotonic() + 60
+    state = {}
+    while time.monotonic() < deadline:
+        state = drv.execute_script("""
+            const figs = Array.from(document.querySelectorAll('.plotly-graph-div'));
+            return {figures: figs.length,
+                    drawn: figs.filter(f => f.classList.contains('js-plotly-plot')
+                        && f.querySelector('.main-svg, canvas')).length,
+                    summary: (document.getElementById('summary') || {}).textContent || '',
+                    ready: document.readyState,
+                    remote: performance.getEntriesByType('resource').map(r => r.name)
+                        .filter(n => /^https?:/.test(n))};""")
+        if state["ready"] == "complete" and state["drawn"] == state["figures"]:
+            break
+        time.sleep(0.2)
+    state["log"] = drv.get_log("browser")
+    return state
+
+
+def _screenshot(drv, page: Path, name: str, tmp_path: Path) -> Path:
+    height = drv.execute_script("return document.documentElement.scrollHeight")
+    drv.set_window_size(1200, min(max(900, height), 6000))
+    target = tmp_path / f"report-{name}.png"
+    drv.save_screenshot(str(target))
+    drv.set_window_size(1200, 900)
+    if os.environ.get("QBENCH_SCREENSHOT_DIR"):
+        keep = Path(os.environ["QBENCH_SCREENSHOT_DIR"])
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(target, keep / target.name)
+    return target
+
+
+@pytest.mark.parametrize("name", ["scoring", "leaderboard", "index", *_study_names()])
+def test_report_opens_in_chromium_with_every_figure_drawn_and_no_errors(name, results, driver,
+                                                                       tmp_path):
+    if name not in results:
+        pytest.skip(f"qbench.report.{name} defines no example(folder) to build a tiny run from")
+    page = results[name]
+    state = _open(driver, page)
+    errors = [e for e in state["log"] if e.get("level") == "SEVERE"]
+    assert not errors, errors
+    assert state["figures"] == state["drawn"], f"{state['drawn']} of {state['figures']} drawn"
+    if name != "index":
+        assert state["figures"] >= 1
+    assert not state["remote"], f"the page fetched from the network: {state['remote']}"
+    assert re.search(r"\d", state["summary"]), "the page opens on a summary with numbers"
+    shot = _screenshot(driver, page, name, tmp_path)
+    assert shot.stat().st_size > 10_000
+
+
+def test_leaderboard_table_sorts_when_a_header_is_clicked(results, driver):
+    from selenium.webdriver.common.by import By
+
+    _open(driver, results["leaderboard"])
+    table = driver.find_element(By.CSS_SELECTOR, "table.qb-sortable")
+    headers = table.find_elements(By.CSS_SELECTOR, "thead th")
+    names = [h.text for h in headers]
+    col = next(i for i, h in enumerate(names) if h.startswith("severity-rank consistency"))
+
+    def column() -> list[float]:
+        return [float(r.find_elements(By.TAG_NAME, "td")[col].get_attribute("data-v"))
+                for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+
+    headers[col].click()
+    first = column()
+    headers[col].click()
+    second = column()
+    assert first == sorted(first) and second == sorted(second, reverse=True)
+    assert first != second, "two metrics with different values"
+
+
+def test_index_links_every_report_and_each_link_resolves(results):
+    html = results["index"].read_text()
+    links = set(re.findall(r"href='([^']+)'", html))
+    want = {p for n, p in results.items() if n != "index"}
+    got = {(results["index"].parent / h).resolve() for h in links}
+    assert {p.resolve() for p in want} <= got
+    assert all(p.exists() for p in got)
+
+
+@pytest.mark.parametrize("name", ["scoring", "leaderboard", "index"])
+def test_pages_are_offline_with_plotly_embedded_at_most_once(results, name):
+    html = results[name].read_text()
+    assert not re.search(r"<script[^>]*\bsrc\s*=\s*[\"']?\s*(https?:)?//", html, re.I)
+    assert not re.search(r"<link[^>]*href\s*=\s*[\"']?https?:", html, re.I)
+    assert len(re.findall(r"plotly\.js v\d", html)) == (0 if name == "index" else 1)
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def test_scoring_summary_follows_the_numbers(tmp_path):
+    _write_synthetic_store(tmp_path / "a", good="toy:alpha", bad="toy:beta")
+    _write_synthetic_store(tmp_path / "b", good="toy:beta", bad="toy:alpha")
+    a, b = _summary(build_report(tmp_path / "a")), _summary(build_report(tmp_path / "b"))
+    assert a != b
+    assert re.search(r"toy:alpha follows the severity order most consistently", a)
+    assert re.search(r"toy:beta follows the severity order most consistently", b)
+
+
+def test_leaderboard_summary_follows_the_numbers(tmp_path):
+    _write_synthetic_board(tmp_path / "a", good="m:alpha", bad="m:beta")
+    _write_synthetic_board(tmp_path / "b", good="m:beta", bad="m:alpha")
+    from qbench.report import leaderboard
+
+    a = _summary(leaderboard.build(tmp_path / "a", n_boot=50))
+    b = _summary(leaderboard.build(tmp_path / "b", n_boot=50))
+    assert "m:alpha ranks first with severity-rank consistency 1.000" in a
+    assert "m:beta ranks first with severity-rank consistency 1.000" in b
+    assert "m:beta: interval wholly below zero" in a and "m:alpha: interval" in b
+
+
+def test_landing_page_summary_counts_reports_and_failures(tmp_path):
+    _write_synthetic_store(tmp_path / "demo", good="toy:good", bad="toy:bad")
+    one = _summary(build_all(tmp_path).index)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "study.json").write_text(json.dumps({"study": "no_such_study"}))
+    two = _summary(build_all(tmp_path).index)
+    assert one.startswith("1 of 1 report(s)") and two.startswith("1 of 2 report(s)")
+    assert "1 could not be rebuilt" in two and "no_such_study" in two
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def test_report_dispatches_on_what_the_folder_holds(tmp_path):
+    _write_synthetic_store(tmp_path / "demo", good="toy:good", bad="toy:bad")
+    _write_synthetic_board(tmp_path / "board", good="m:a", bad="m:b")
+    assert detect(tmp_path / "demo").kind == "scoring"
+    assert detect(tmp_path / "board").kind == "leaderboard"
+    res = CliRunner().invoke(cli, ["report", str(tmp_path / "board")])
+    assert res.exit_code == 0, res.output
+    assert "qbench leaderboard" in (tmp_path / "board" / "report.html").read_text()
+
+
+def test_unknown_or_malformed_study_gives_a_clear_error(tmp_path):
+    (tmp_path / "study.json").write_text(json.dumps({"study": "no_such_study", "preset": "q"}))
+    with pytest.raises(QbenchError, match=r"no report module qbench/report/no_such_study\.py"):
+        build_report(tmp_path)
+    (tmp_path / "study.json").write_text(json.dumps({"study": "figures"}))
+    with pytest.raises(QbenchError, match="has no report module"):
+        build_report(tmp_path)
+    (tmp_path / "study.json").write_text("{not json")
+    with pytest.raises(QbenchError, match="not valid JSON"):
+        build_report(tmp_path)
+    (tmp_path / "study.json").write_text(json.dumps({"preset": "q"}))
+    with pytest.raises(QbenchError, match='no "study" name'):
+        build_report(tmp_path)
+
+
+def test_study_report_is_built_by_its_module(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("qbench.report.toy_study")
+
+    def build(folder):
+        preset = json.loads((Path(folder) / "study.json").read_text())["preset"]
+        out = Path(folder) / "report.html"
+        out.write_text(f"<p class='summary' id='summary'>toy {preset} done.</p>")
+        return out
+
+    module.build = build
+    monkeypatch.setitem(sys.modules, "qbench.report.toy_study", module)
+    run = tmp_path / "toy_study" / "quick"
+    run.mkdir(parents=True)
+    (run / "study.json").write_text(json.dumps({"study": "toy_study", "preset": "quick",
+                                                "timestamp": "2026-01-02T00:00:00Z"}))
+    older = tmp_path / "toy_study" / "full"
+    older.mkdir()
+    (older / "study.json").write_text(json.dumps({"study": "toy_study", "preset": "full",
+                                                  "timestamp": "2025-01-02T00:00:00Z"}))
+    res = CliRunner().invoke(cli, ["report", "--all", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    index = (tmp_path / "index.html").read_text()
+    latest = index[index.index("id='latest'"):index.index("id='all'")]
+    assert "toy quick done." in latest and "toy full done." not in latest
+    assert "2026-01-02" in latest and "toy full done." in index
+
+
+def test_cli_all_reports_a_failure_and_still_builds_the_rest(tmp_path):
+    _write_synthetic_store(tmp_path / "demo", good="toy:good", bad="toy:bad")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "study.json").write_text(json.dumps({"study": "no_such_study"}))
+    res = CliRunner().invoke(cli, ["report", "--all", str(tmp_path)], standalone_mode=False)
+    assert isinstance(res.exception, QbenchError) and "1 of 2" in str(res.exception)
+    assert (tmp_path / "demo" / "report.html").exists() and (tmp_path / "index.html").exists()
