@@ -275,3 +275,23 @@ def test_cameras_only_agreeing_scales_drops_scales_whose_top1_changed():
     expected = cameras_maps(model, x, target, scales=kept)
     torch.testing.assert_close(filtered, expected)
     assert not torch.allclose(filtered, cameras_maps(model, x, target, scales=factors))
+
+
+def test_library_functions_accept_target_none(model, images):
+    """``None`` = the predicted class (classifier) or the score itself (regressor)."""
+    from qbench.explain.cam import score_cam
+    from qbench.explain.cameras import cameras_maps
+
+    predicted = model(images).argmax(1)
+    torch.testing.assert_close(cam_maps(model, images, None, create_graph=False).maps,
+                               cam_maps(model, images, predicted, create_graph=False).maps)
+    torch.testing.assert_close(score_cam(model, images, None).maps,
+                               score_cam(model, images, predicted).maps)
+    torch.testing.assert_close(cameras_maps(model, images, None, num_scales=2),
+                               cameras_maps(model, images, predicted, num_scales=2))
+    reg = tiny_regressor()
+    res = cam_maps(reg, images, None, method="hirescam", layer="features.3",
+                   detach_weights=True)
+    assert res.output.shape == (2,) and res.output.requires_grad
+    (res.maps.mean() + res.output.mean()).backward()  # one forward, two losses
+    assert reg.features[0].weight.grad.abs().sum() > 0

@@ -110,3 +110,15 @@ def test_gradient_is_the_finite_difference_of_the_target_logit(model):
     with torch.no_grad():
         fd = (m(x + bump)[0, 2] - m(x - bump)[0, 2]) / 2e-6
     torch.testing.assert_close(grad[0, 1, 10, 20], fd, rtol=1e-4, atol=1e-9)
+
+
+def test_library_functions_pin_target_none_to_the_clean_prediction(model):
+    """Noisy or interpolated copies keep explaining the original image's predicted class."""
+    x = tiny_images(2)
+    predicted = model(x).argmax(1)
+    torch.testing.assert_close(G.smoothgrad_attributions(model, x, None, samples=3, sigma=0.5),
+                               G.smoothgrad_attributions(model, x, predicted, samples=3,
+                                                         sigma=0.5))
+    torch.testing.assert_close(G.integrated_gradients_attributions(model, x, None, steps=4),
+                               G.integrated_gradients_attributions(model, x, predicted,
+                                                                  steps=4))

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from qbench.errors import QbenchError
-from qbench.explain.layers import TargetSpec, capture, resolve_layer, target_scores
+from qbench.explain.layers import TargetSpec, capture, pin_target, resolve_layer, target_scores
 from qbench.explain.registry import register
 
 GRADIENT_CAMS = ("gradcam", "hirescam", "gradcampp", "xgradcam", "layercam")
@@ -118,8 +118,8 @@ def cam_maps(model: nn.Module, images: torch.Tensor, target: TargetSpec,
              keep_graph: bool | None = None) -> CamResult:
     """Gradient-based CAM maps of ``model`` for ``images`` that can sit inside a training loss.
 
-    ``target``: LongTensor[N] of class indices, or a callable ``output -> Tensor[N]`` (scalar
-    outputs). ``create_graph=True`` computes G with ``torch.autograd.grad(...,
+    ``target``: LongTensor[N] of class indices, a callable ``output -> Tensor[N]`` (scalar
+    outputs), or ``None``: the predicted class of this forward pass, or a scalar output itself. ``create_graph=True`` computes G with ``torch.autograd.grad(...,
     create_graph=True)``: a loss on ``maps`` or ``raw`` backpropagates to the model's weights
     through both A and W; ``detach_weights=True`` detaches W (the gradient then flows through
     A only, and G itself needs no graph). ``keep_graph`` (default: ``create_graph or
@@ -170,6 +170,7 @@ def score_cam(model: nn.Module, images: torch.Tensor, target: TargetSpec,
     """
     module = resolve_layer(model, layer)
     images = images.to(_model_device(model, images))
+    target = pin_target(model, images, target)
     n, _, h, w = images.shape
     with torch.no_grad():
         with capture(module, detach=True) as cap:

@@ -31,7 +31,7 @@ from torch import nn
 
 from qbench.errors import QbenchError
 from qbench.explain.cam import normalize_maps
-from qbench.explain.layers import TargetSpec, capture, resolve_layer, target_scores
+from qbench.explain.layers import TargetSpec, capture, pin_target, resolve_layer, target_scores
 from qbench.explain.registry import register
 
 OFFICIAL_MAX_SCALE = 924 / 224  # the reference code's range(224, 1000, 100) on 224-pixel input
@@ -74,6 +74,7 @@ def cameras_maps(model: nn.Module, images: torch.Tensor, target: TargetSpec,
     module = resolve_layer(model, layer)
     param = next(model.parameters(), None)
     images = images.to(param.device if param is not None else images.device)
+    target = pin_target(model, images, target)
     n = images.shape[0]
     chunks = []
     for start in range(0, n, batch_size):

@@ -27,7 +27,7 @@ from torch import nn
 
 from qbench.errors import QbenchError
 from qbench.explain.cam import normalize_maps
-from qbench.explain.layers import TargetSpec, target_scores
+from qbench.explain.layers import TargetSpec, pin_target, target_scores
 from qbench.explain.registry import register
 
 REDUCE = ("absmax", "sum", "abssum")
@@ -79,6 +79,7 @@ def gradient_attributions(model: nn.Module, images: torch.Tensor, target: Target
                           batch_size: int = 64) -> torch.Tensor:
     """∂y/∂x, N×C×H×W (signed)."""
     images = images.to(_device(model, images))
+    target = pin_target(model, images, target)
     rows = torch.arange(images.shape[0], device=images.device)
     return _input_gradients(model, images, target, rows, batch_size)
 
@@ -127,6 +128,7 @@ def integrated_gradients_attributions(model: nn.Module, images: torch.Tensor,
     N·steps interpolated images are processed in batches of ``batch_size``.
     """
     images = images.to(_device(model, images))
+    target = pin_target(model, images, target)
     base = torch.as_tensor(baseline, dtype=images.dtype, device=images.device)
     base = base.expand_as(images)
     alphas, weights = ig_rule(rule, steps)
@@ -155,6 +157,7 @@ def smoothgrad_attributions(model: nn.Module, images: torch.Tensor, target: Targ
     ``NoiseTunnel``).
     """
     images = images.to(_device(model, images))
+    target = pin_target(model, images, target)
     n = images.shape[0]
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn((samples, *images.shape[1:]), generator=gen, dtype=images.dtype)

@@ -21,7 +21,7 @@ from torch import nn
 
 from qbench.errors import QbenchError
 
-TargetSpec = torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
+TargetSpec = torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None
 
 
 def resolve_layer(model: nn.Module, layer: nn.Module | str | None) -> nn.Module:
@@ -95,7 +95,13 @@ def capture(layer: nn.Module, detach: bool = False) -> Iterator[Captured]:
 
 
 def target_scores(output: torch.Tensor, target: TargetSpec) -> torch.Tensor:
-    """The explained scalar per image, shape N (see the module docstring)."""
+    """The explained scalar per image, shape N (see the module docstring). ``target=None``
+    resolves from this very output: a scalar output (N or N×1) is explained itself, a
+    classifier's predicted class (argmax, no gradient through the choice) is explained."""
+    if target is None:
+        if output.ndim == 1 or (output.ndim == 2 and output.shape[1] == 1):
+            return scalar_output(output)
+        target = output.detach().argmax(1)
     if callable(target) and not isinstance(target, torch.Tensor):
         scores = target(output)
         if scores.ndim != 1 or scores.shape[0] != output.shape[0]:
@@ -111,6 +117,24 @@ def target_scores(output: torch.Tensor, target: TargetSpec) -> torch.Tensor:
     if target.shape[0] != output.shape[0]:
         raise QbenchError(f"{target.shape[0]} targets for {output.shape[0]} images")
     return output.gather(1, target[:, None])[:, 0]
+
+
+def scalar_output(output: torch.Tensor) -> torch.Tensor:
+    """A scalar model output (N or N×1) as a Tensor[N]."""
+    return output.reshape(output.shape[0])
+
+
+def pin_target(model: nn.Module, images: torch.Tensor, target: TargetSpec) -> TargetSpec:
+    """``target``, with ``None`` resolved on ``images`` themselves (the predicted class, or
+    the scalar output), so methods that run the model on altered copies keep explaining the
+    original prediction."""
+    if target is not None:
+        return target
+    with torch.no_grad():
+        output = model(images)
+    if output.ndim == 1 or (output.ndim == 2 and output.shape[1] == 1):
+        return scalar_output
+    return output.argmax(1)
 
 
 def forward_with_grad(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
