@@ -80,7 +80,7 @@ class BasicBlock(nn.Module):
 
 
 @register("resnet-s")
-def resnet_s(num_classes: int = 10, widths: tuple[int, ...] = (48, 96, 96)) -> Classifier:
+def resnet_s(num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 64)) -> Classifier:
     """Stem (3x3, stride 2, 24 ch) then one basic block per width; the first two halve the
     resolution, so the CAM layer is 8x8 on 64x64 inputs."""
     layers: list[nn.Module] = [conv_bn(3, 24, 3, 2)]
@@ -112,11 +112,11 @@ def separable(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 @register("mobilenet-s")
 def mobilenet_s(num_classes: int = 10,
-                plan: tuple[tuple[int, int], ...] = ((64, 2), (64, 1), (128, 2), (128, 1),
-                                                     (256, 1))) -> Classifier:
+                plan: tuple[tuple[int, int], ...] = ((48, 2), (48, 1), (96, 2), (96, 1),
+                                                     (192, 1))) -> Classifier:
     """MobileNet-v1 style: strided stem, then (width, stride) depthwise-separable blocks."""
-    layers: list[nn.Module] = [conv_bn(3, 32, 3, 2)]
-    cin = 32
+    layers: list[nn.Module] = [conv_bn(3, 24, 3, 2)]
+    cin = 24
     for w, s in plan:
         layers.append(separable(cin, w, s))
         cin = w
