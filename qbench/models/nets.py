@@ -6,7 +6,9 @@ learned weights) and returns N x ``num_classes`` logits. Each exposes ``cam_laye
 module whose output (the last convolutional feature map, before global pooling) Grad-CAM and
 the other CAM methods read.
 
-Architectures (all well under 1M parameters, so a checkpoint is < 5 MB):
+Architectures (all well under 1M parameters, so a checkpoint is < 5 MB). Their defaults are
+frozen: checkpoints record only the kwargs they were built with, so changing a default would
+break them -- add a kwarg instead:
 
 * ``resnet-s`` -- a small ResNet: strided stem, three stages of basic residual blocks;
 * ``vgg-s`` -- VGG-style stacks of 3x3 conv + BN + ReLU separated by max pooling;
@@ -80,7 +82,7 @@ class BasicBlock(nn.Module):
 
 
 @register("resnet-s")
-def resnet_s(num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 64)) -> Classifier:
+def resnet_s(num_classes: int = 10, widths: tuple[int, ...] = (48, 96, 96)) -> Classifier:
     """Stem (3x3, stride 2, 24 ch) then one basic block per width; the first two halve the
     resolution, so the CAM layer is 8x8 on 64x64 inputs."""
     layers: list[nn.Module] = [conv_bn(3, 24, 3, 2)]

@@ -47,9 +47,10 @@ class ZooEntry:
 
 
 def _entries() -> dict[str, ZooEntry]:
-    table = [ZooEntry(f"scenes-{arch}-s{seed}", arch, seed, epochs)
-             for arch, epochs in (("resnet-s", 8), ("vgg-s", 10), ("mobilenet-s", 10))
-             for seed in (0, 1)]
+    archs = (("resnet-s", 8, {"widths": [32, 64, 64]}), ("vgg-s", 10, {}),
+             ("mobilenet-s", 10, {}))
+    table = [ZooEntry(f"scenes-{arch}-s{seed}", arch, seed, epochs, arch_kwargs=kwargs)
+             for arch, epochs, kwargs in archs for seed in (0, 1)]
     table.append(ZooEntry("scenes-proxy-cnn-s0", "proxy-cnn", 0, 10, role="proxy"))
     return {e.name: e for e in table}
 
