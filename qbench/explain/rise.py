@@ -37,7 +37,7 @@ def rise_masks(n: int, height: int, width: int, cells: int = 7, p: float = 0.5,
     rows = dy[:, None] + torch.arange(height)[None, :]
     cols = dx[:, None] + torch.arange(width)[None, :]
     up = up[:, 0]
-    return up[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return up[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]].clamp_(0, 1)
 
 
 @register("rise", family="perturbation", needs_layer=False, differentiable=False,
