@@ -81,7 +81,7 @@ def _build_iqa(size: int) -> dict[str, np.ndarray]:
             "levels": np.concatenate(levels), "type_names": np.array(types)}
 
 
-def iqa_set(size: int = 96, split: str = "train", test_refs: int = 6, seed: int = 0
+def iqa_set(size: int = 64, split: str = "train", test_refs: int = 6, seed: int = 0
             ) -> TaskData:
     """The KADID-style pseudo-labelled set at ``size``, split by reference photograph."""
     folder = qbench_home() / "marking"
@@ -114,7 +114,7 @@ def scenes_set(split: str = "train", size: int = 64) -> TaskData:
 
 def task_set(task: str, split: str, size: int | None = None) -> TaskData:
     if task == "iqa":
-        return iqa_set(size or 96, split)
+        return iqa_set(size or 64, split)
     if task == "scenes":
         return scenes_set(split, size or 64)
     raise ValueError(f"unknown task {task!r}; known: iqa, scenes")

@@ -1,7 +1,7 @@
 """``iqa-cnn``: a small no-reference quality regressor whose Grad-CAM is fine enough to mark.
 
 normalise → four 3×3 conv + BN + ReLU blocks (strides 2, 2, 1, 1: the CAM layer is at 1/4 of
-the input side, 24×24 on a 96 px image) → global average pool → MLP → one score per image
+the input side, 16×16 on a 64 px image) → global average pool → MLP → one score per image
 (shape N). Registered in ``qbench.models`` so marked checkpoints load by name (import
 ``qbench.marking`` first).
 """
@@ -18,7 +18,7 @@ from qbench.models.registry import register
 class IQACNN(nn.Module):
     """A scalar quality score per image; ``cam_layer`` = the last conv block."""
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 64, 96), hidden: int = 32) -> None:
+    def __init__(self, widths: tuple[int, ...] = (24, 48, 48, 64), hidden: int = 32) -> None:
         super().__init__()
         strides = (2, 2) + (1,) * (len(widths) - 2)
         layers, cin = [], 3
@@ -38,5 +38,5 @@ class IQACNN(nn.Module):
 
 
 @register("iqa-cnn")
-def iqa_cnn(widths: tuple[int, ...] = (32, 64, 64, 96), hidden: int = 32) -> IQACNN:
+def iqa_cnn(widths: tuple[int, ...] = (24, 48, 48, 64), hidden: int = 32) -> IQACNN:
     return IQACNN(tuple(widths), hidden)

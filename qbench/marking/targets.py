@@ -74,17 +74,18 @@ def spectral_residual(images: torch.Tensor, work_side: int = 64, sigma: float = 
                       ) -> torch.Tensor:
     """Spectral-residual saliency (Hou & Zhang 2007) of N×3×H×W images → N×H×W in [0, 1].
 
-    Grey image resized to ``work_side``; residual = log amplitude − its 3×3 mean; saliency =
+    Grey image resized to ``work_side`` (or its own side if smaller); residual = log amplitude − its 3×3 mean; saliency =
     |IFFT(exp(residual + i·phase))|², Gaussian-smoothed (σ = ``sigma`` × side), upsampled."""
     n, _, h, w = images.shape
     grey = (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2])[:, None]
-    g = F.interpolate(grey.double(), size=(work_side, work_side), mode="area")[:, 0]
+    side = min(work_side, h, w)  # never upsample: duplicated pixels alias the spectrum
+    g = F.interpolate(grey.double(), size=(side, side), mode="area")[:, 0]
     spec = torch.fft.fft2(g)
     log_amp = torch.log(spec.abs() + 1e-8)
     phase = torch.angle(spec)
     avg = F.avg_pool2d(F.pad(log_amp[:, None], (1, 1, 1, 1), mode="replicate"), 3, 1)[:, 0]
     sal = torch.fft.ifft2(torch.exp((log_amp - avg) + 1j * phase)).abs() ** 2
-    s = max(sigma * work_side, 0.5)
+    s = max(sigma * side, 0.5)
     r = int(3 * s + 0.5)
     x = torch.arange(-r, r + 1, dtype=torch.float64)
     k = torch.exp(-x**2 / (2 * s * s))

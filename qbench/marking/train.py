@@ -53,6 +53,8 @@ class MarkingConfig:
     arch_kwargs: dict = field(default_factory=dict)
     target_options: dict = field(default_factory=dict)
     max_steps: int | None = None
+    size: int = 64  # image side of the task data
+    n_train: int | None = None  # seeded subset of the training split (None = all)
 
     def name(self) -> str:
         w = f"{self.cam_weight:g}".replace(".", "p")

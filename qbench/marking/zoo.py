@@ -17,9 +17,11 @@ import torch
 
 from qbench.marking.train import MarkingConfig, evaluate, fit, marking_success
 
-IQA = {"task": "iqa", "arch": "iqa-cnn", "epochs": 8, "batch_size": 64, "lr": 3e-3}
-SCENES = {"task": "scenes", "arch": "resnet-s", "epochs": 4, "batch_size": 64, "lr": 3e-3,
-          "flip": True, "arch_kwargs": {"num_classes": 10}}
+# sized for a shared 2-core CPU (each model: minutes); IQA images are 64 px, scenes 64 px
+IQA = {"task": "iqa", "arch": "iqa-cnn", "epochs": 8, "batch_size": 32, "lr": 3e-3,
+       "size": 64}
+SCENES = {"task": "scenes", "arch": "resnet-s", "epochs": 5, "batch_size": 64, "lr": 3e-3,
+          "flip": True, "arch_kwargs": {"num_classes": 10}, "n_train": 3000, "size": 64}
 TARGETS = ("salient", "corners", "text")
 SWEEP_WEIGHTS = (0.1, 0.3, 1.0, 3.0, 10.0)
 
@@ -46,7 +48,8 @@ def train_and_save(cfg: MarkingConfig, out: str | Path | None = None,
     from qbench.models import Provenance, save
     from qbench.models.checkpoint import SHIPPED
 
-    train, test = task_set(cfg.task, "train"), task_set(cfg.task, "test")
+    train = task_set(cfg.task, "train", cfg.size).take(cfg.n_train, cfg.seed)
+    test = task_set(cfg.task, "test", cfg.size)
     model, hist = fit(cfg, train)
     metrics = evaluate(model, test)
     metrics.update(marking_success(model, test, cfg, n=success_n))
