@@ -60,7 +60,8 @@ def randomize_layer_(module: nn.Module, seed: int) -> None:
 
 
 def _layer_seed(seed: int, position: int) -> int:
-    return int(seed) * 100_003 + position
+    # mixed, so that seed 0 / layer 0 does not replay torch's own seed-0 initialisation
+    return int(np.random.SeedSequence([int(seed), position]).generate_state(1)[0])
 
 
 def randomized_models(model: nn.Module, mode: str = "cascading", seed: int = 0

@@ -1,0 +1,201 @@
+"""Explanation metrics on constructed inputs with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from qbench.explain import evaluate as ev
+from tests.explain_models import tiny_cnn, tiny_images
+from tests.planted_models import PlantedModel, noise_images
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _square_mask(n=1, size=16, lo=4, hi=8):
+    m = torch.zeros(n, size, size)
+    m[:, lo:hi, lo:hi] = 1
+    return m
+
+
+# ---------------------------------------------------------------- localisation
+
+
+def test_pointing_game_hits_misses_and_ties_exactly():
+    mask = _square_mask(4)
+    maps = torch.zeros(4, 16, 16)
+    maps[0, 5, 5] = 1  # peak on the object
+    maps[1, 12, 12] = 1  # peak off the object
+    maps[2, 5, 5] = maps[2, 12, 12] = 1  # tie: one of two maxima on the object
+    # maps[3] constant: every pixel is a maximum -> the object's share of the image
+    assert ev.pointing_game(maps, mask).tolist() == [1.0, 0.0, 0.5, 16 / 256]
+
+
+def test_pointing_game_tolerance_and_uint8_masks():
+    mask = (_square_mask(1) * 255).to(torch.uint8)
+    maps = torch.zeros(1, 16, 16)
+    maps[0, 10, 5] = 1  # 3 px below the object's last row (7)
+    assert ev.pointing_game(maps, mask).item() == 0.0
+    assert ev.pointing_game(maps, mask, tolerance=2).item() == 0.0
+    assert ev.pointing_game(maps, mask, tolerance=3).item() == 1.0
+
+
+def test_energy_pointing_game_known_shares():
+    mask = _square_mask(2)
+    maps = torch.zeros(2, 16, 16)
+    maps[0, 4:8, 4:8] = 1.0
+    maps[0, 0, 0:16] = 1.0  # 16 px on, 16 px off the object
+    maps[1] = 2.0  # constant map: no energy after normalisation
+    e = ev.energy_pointing_game(maps, mask)
+    assert e[0].item() == pytest.approx(0.5)
+    assert math.isnan(e[1].item())
+    raw = ev.energy_pointing_game(maps, mask, normalize=False)
+    assert raw[1].item() == pytest.approx(16 / 256)
+
+
+def test_masks_of_another_shape_are_refused():
+    with pytest.raises(ValueError, match="shape"):
+        ev.pointing_game(torch.zeros(1, 8, 8), torch.zeros(1, 9, 9))
+
+
+# ---------------------------------------------------------------- complexity
+
+
+def test_gini_entropy_and_total_variation_known_values():
+    n = 64
+    uniform = torch.ones(1, 8, 8)
+    one_hot = torch.zeros(1, 8, 8)
+    one_hot[0, 3, 3] = 5.0
+    maps = torch.cat([uniform, one_hot])
+    assert ev.gini(maps).tolist() == pytest.approx([0.0, (n - 1) / n], abs=1e-6)
+    assert ev.entropy(maps).tolist() == pytest.approx([1.0, 0.0], abs=1e-6)
+    assert ev.entropy(maps, normalized=False)[0].item() == pytest.approx(math.log(n), abs=1e-5)
+    checker = ((torch.arange(8)[:, None] + torch.arange(8)[None]) % 2).float()[None]
+    tv = ev.total_variation(torch.cat([uniform, checker]))
+    assert tv.tolist() == pytest.approx([0.0, 1.0])
+    assert math.isnan(ev.gini(torch.zeros(1, 4, 4)).item())
+
+
+# ---------------------------------------------------------------- faithfulness
+
+
+class MeanBrightness(nn.Module):
+    """A scalar output: the image's mean value (deleting k of n pixels of a white image with
+    black leaves 1 − k/n, a straight line whose trapezoid AUC is exactly 0.5)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return self.w * x.mean((1, 2, 3))
+
+
+def test_deletion_and_insertion_auc_of_a_linear_score_are_one_half():
+    model, x = MeanBrightness(), torch.ones(2, 3, 8, 8)
+    maps = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(0))
+    d = ev.deletion_insertion(model, x, maps, mode="deletion", substitute="zero", step=5)
+    assert d.auc.tolist() == pytest.approx([0.5, 0.5], abs=1e-6)
+    assert d.fractions[0] == 0 and d.fractions[-1] == 1 and d.scores.shape == (2, 14)
+    i = ev.insertion_auc(model, x, maps, substitute="zero")
+    assert i.tolist() == pytest.approx([0.5, 0.5], abs=1e-6)
+
+
+def test_deletion_follows_the_map_order():
+    model = PlantedModel().eval()
+    x = noise_images(2)
+    target = torch.zeros(2, dtype=torch.long)
+    good = model.region.expand(2, 32, 32).clone()
+    bad = 1 - good
+    for sub in ("zero", "mean", "blur", "noise"):
+        d_good = ev.deletion_auc(model, x, good, target, substitute=sub)
+        d_bad = ev.deletion_auc(model, x, bad, target, substitute=sub)
+        assert (d_good < d_bad).all(), sub
+    assert (ev.insertion_auc(model, x, good, target) > ev.insertion_auc(model, x, bad, target)
+            ).all()
+
+
+def test_bernoulli_kl_and_class_distortion_known_answers():
+    p, q = torch.tensor([0.9, 0.5]), torch.tensor([0.6, 0.5])
+    expect = 0.9 * math.log(0.9 / 0.6) + 0.1 * math.log(0.1 / 0.4)
+    assert ev.bernoulli_kl(p, q).tolist() == pytest.approx([expect, 0.0])
+
+    model = PlantedModel().eval()  # deleting the region moves class 0 and 1, never class 2
+    x = noise_images(2)
+    region = model.region.expand(2, 32, 32)
+    out = ev.class_distortion(model, x, region, torch.zeros(2, dtype=torch.long),
+                              fraction=144 / 1024, substitute="blur")
+    with torch.no_grad():
+        p = model(x).softmax(1)
+        q = model(ev.delete_top(x, region, 144 / 1024, "blur")).softmax(1)
+    kl = ev.bernoulli_kl(p, q)
+    assert out["kl_target"].tolist() == pytest.approx(kl[:, 0].tolist(), rel=1e-5)
+    assert out["kl_nontarget"].tolist() == pytest.approx(kl[:, 1:].mean(1).tolist(), rel=1e-5)
+    cds = torch.log(kl[:, 0] / kl[:, 1:].mean(1) + 1)
+    assert out["cds"].tolist() == pytest.approx(cds.tolist(), rel=1e-5)
+
+
+# ---------------------------------------------------------------- randomisation
+
+
+def _params(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_cascading_randomisation_changes_layers_top_down_and_spares_the_original():
+    model = tiny_cnn()
+    before = _params(model)
+    layers = [name for name, _ in ev.parameter_layers(model)]
+    assert layers == ["features.0", "features.3", "features.6", "head"]
+    seen = []
+    for name, rmodel in ev.randomized_models(model, "cascading", seed=0):
+        seen.append(name)
+        after = _params(rmodel)
+        for lname in layers:
+            same = torch.equal(after[f"{lname}.weight"], before[f"{lname}.weight"])
+            assert same == (lname not in seen), (name, lname)
+    assert seen == layers[::-1]
+    assert all(torch.equal(v, before[k]) for k, v in _params(model).items())
+
+
+def test_independent_randomisation_changes_one_layer_with_the_cascades_draws():
+    model = tiny_cnn()
+    before = _params(model)
+    cascade = {n: _params(m) for n, m in ev.randomized_models(model, "cascading", seed=0)}
+    for name, rmodel in ev.randomized_models(model, "independent", seed=0):
+        after = _params(rmodel)
+        changed = {k.rsplit(".", 1)[0] for k in after if not torch.equal(after[k], before[k])}
+        assert changed == {name}
+        assert torch.equal(after[f"{name}.weight"], cascade[name][f"{name}.weight"])
+    assert all(torch.equal(v, before[k]) for k, v in _params(model).items())
+
+
+def test_map_similarity_is_one_for_identical_maps_and_low_for_unrelated():
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 16, 16, generator=gen)
+    same = ev.map_similarity(a, a)
+    for key in ("spearman", "spearman_abs", "ssim", "hog"):
+        assert np.allclose(same[key], 1.0), key
+    other = ev.map_similarity(a, torch.rand(2, 16, 16, generator=gen))
+    assert (np.abs(other["spearman"]) < 0.3).all()
+    signed = ev.map_similarity(a - 0.5, -(a - 0.5))
+    assert np.allclose(signed["spearman"], -1.0)
+    assert (signed["spearman_abs"] > 0.99).all()  # |−m| = |m|
+
+
+def test_sanity_check_rows_cover_every_layer_and_image():
+    model, x = tiny_cnn(), tiny_images(2, 32)
+    rows = ev.sanity_check(model, x, "rise", mode="independent", n_masks=32)
+    assert len(rows) == 4 * 2
+    assert {r["layer"] for r in rows} == {"features.0", "features.3", "features.6", "head"}
+    assert all(-1.0 <= r["spearman"] <= 1.0 for r in rows)
