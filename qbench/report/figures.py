@@ -336,11 +336,11 @@ rows.forEach(function(r){body.appendChild(r);});};}
 _TABLE_STYLE = """<style>
 table.qb-sortable{border-collapse:collapse;font-size:.9em;margin:.5em 0}
 table.qb-sortable th,table.qb-sortable td{padding:.3em .6em;border-bottom:1px solid #ddd;
-text-align:right}
+text-align:left;vertical-align:top}
+table.qb-sortable .n{text-align:right;white-space:nowrap}
 table.qb-sortable th{cursor:pointer;background:#f4f6f8;user-select:none}
 table.qb-sortable th[data-dir=asc]::after{content:' \\25B2'}
 table.qb-sortable th[data-dir=desc]::after{content:' \\25BC'}
-table.qb-sortable td:first-child,table.qb-sortable th:first-child{text-align:left}
 .qb-ci{color:#777;font-size:.85em}
 </style>"""
 
@@ -373,8 +373,11 @@ def sortable_table(df: pd.DataFrame, *, columns: Sequence[str] | None = None,
     cols = list(columns) if columns is not None else [c for c in df.columns if c not in hidden]
     _require(df, *cols, *hidden)
     labels = labels or {}
-    head = "".join(f"<th onclick='qbSort(this)' title='sort'>{_html.escape(labels.get(c, c))}"
-                   "</th>" for c in cols)
+    numeric = {c: c in ci or (pd.api.types.is_numeric_dtype(df[c])
+                              and not pd.api.types.is_bool_dtype(df[c])) for c in cols}
+    kls = {c: " class='n'" if numeric[c] else "" for c in cols}
+    head = "".join(f"<th{kls[c]} onclick='qbSort(this)' title='sort'>"
+                   f"{_html.escape(labels.get(c, c))}</th>" for c in cols)
     body = []
     for _, row in df.iterrows():
         cells = []
@@ -384,12 +387,12 @@ def sortable_table(df: pd.DataFrame, *, columns: Sequence[str] | None = None,
                 lo, hi = (row[ci[c][0]], row[ci[c][1]])
                 if pd.notna(lo) and pd.notna(hi):
                     text += f" <span class='qb-ci'>[{float(lo):{fmt}}, {float(hi):{fmt}}]</span>"
-                cells.append(f"<td data-v='{_html.escape(key)}'>{text}</td>")
+                cells.append(f"<td{kls[c]} data-v='{_html.escape(key)}'>{text}</td>")
             elif c in links and row[links[c]]:
-                cells.append(f"<td data-v='{_html.escape(key)}'><a href='"
+                cells.append(f"<td{kls[c]} data-v='{_html.escape(key)}'><a href='"
                              f"{_html.escape(str(row[links[c]]))}'>{_html.escape(text)}</a></td>")
             else:
-                cells.append(f"<td data-v='{_html.escape(key)}'>{_html.escape(text)}</td>")
+                cells.append(f"<td{kls[c]} data-v='{_html.escape(key)}'>{_html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     tid = f" id='{_html.escape(table_id)}'" if table_id else ""
     cap = f"<caption>{_html.escape(caption)}</caption>" if caption else ""

@@ -137,7 +137,7 @@ def _rows(root: Path, entries: list[Entry]) -> pd.DataFrame:
     for e in entries:
         rel = os.path.relpath(e.report if e.report else e.found.folder, root)
         rows.append({"study": e.found.study, "preset": e.found.preset or "-",
-                     "date": e.date.strftime("%Y-%m-%d %H:%M UTC"),
+                     "date": e.date.strftime("%Y-%m-%d %H:%M"),
                      "headline": e.headline if not e.error else f"rebuild failed: {e.error}",
                      "report": rel if e.report else "(none)", "href": rel if e.report else "",
                      "folder": os.path.relpath(e.found.folder, root)})
@@ -172,10 +172,10 @@ def write_index(root: Path, entries: list[Entry]) -> Path:
     order = sorted(range(len(entries)), key=lambda i: entries[i].date, reverse=True)
     table = table.iloc[order].reset_index(drop=True)
     latest = table.drop_duplicates("study", keep="first")
-    cols = ["study", "preset", "date", "headline", "report"]
+    cols = ["study", "preset", "date", "headline", "report"]  # dates in UTC
     sections = [
-        ("Latest report of each study", note("One line per study: its newest results; "
-                                              "click a header to sort.")
+        ("Latest report of each study", note("One line per study: its newest results "
+                                              "(dates UTC); click a header to sort.")
          + sortable_table(latest, columns=cols, links={"report": "href"}, table_id="latest")),
         ("Every report", sortable_table(table, columns=[*cols, "folder"],
                                         links={"report": "href"}, table_id="all")),

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from qbench.leaderboard import stats
+from qbench.report import figures
 from qbench.report.html import page, write_page
 from qbench.store import CLEAN, Store
 
@@ -37,63 +36,66 @@ def severity_consistency(rows: pd.DataFrame, directions: dict[str, int]) -> pd.D
     return pd.DataFrame(out, columns=["dataset", "scorer", "corruption", "rho", "n_items"])
 
 
-def _curves(rows: pd.DataFrame, dataset: str) -> go.Figure:
-    scorers = sorted(rows.scorer.unique())
-    fig = make_subplots(rows=len(scorers), cols=1, subplot_titles=scorers,
-                        vertical_spacing=min(0.08, 0.5 / max(1, len(scorers))))
-    corruptions = sorted(c for c in rows.corruption.unique() if c != CLEAN)
-    for r, scorer in enumerate(scorers, start=1):
-        sub = rows[rows.scorer == scorer]
-        clean = sub[sub.corruption == CLEAN]
-        for k, corr in enumerate(corruptions):
-            g = pd.concat([clean, sub[sub.corruption == corr]])
-            stats = g.groupby("severity").value.agg(["mean", "std", "count"]).reset_index()
-            half = 1.96 * stats["std"].fillna(0) / np.sqrt(stats["count"])
-            fig.add_trace(go.Scatter(
-                x=stats.severity, y=stats["mean"], mode="lines+markers", name=corr,
-                legendgroup=corr, showlegend=(r == 1),
-                line={"color": _palette(k)},
-                error_y={"type": "data", "array": half, "visible": True},
-                customdata=stats["count"],
-                hovertemplate=f"{corr} s=%{{x}}: %{{y:.4g}} (n=%{{customdata}})<extra></extra>",
-            ), row=r, col=1)
-        fig.update_xaxes(title_text="severity (0 = clean)", row=r, col=1)
-    fig.update_layout(height=260 * len(scorers) + 80, title=f"{dataset}: mean score vs "
-                      "severity (95% CI of the mean)")
-    return fig
+def consistency_by_scorer(rows: pd.DataFrame, directions: dict[str, int], n_boot: int = 1000,
+                          seed: int = 0) -> pd.DataFrame:
+    """Per (dataset, scorer): the mean over (image, corruption) groups of the within-group
+    Spearman rho between -severity and the direction-adjusted score, with a 95% bootstrap CI
+    that resamples images (a group's severities share its image), and the counts."""
+    out = []
+    rng = np.random.default_rng(seed)
+    for (ds, scorer), g in rows.groupby(["dataset", "scorer"]):
+        base = {item: h for item, h in g[g.corruption == CLEAN].groupby("item")}
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for (_, item), h in g[g.corruption != CLEAN].groupby(["corruption", "item"]):
+            if item in base:
+                h = pd.concat([h, base[item]])
+            rho = stats.level_order_consistency(directions[scorer] * h.value.to_numpy(),
+                                                h.severity.to_numpy(), np.zeros(len(h), int))
+            if np.isfinite(rho):
+                sums[item] = sums.get(item, 0.0) + rho
+                counts[item] = counts.get(item, 0) + 1
+        if not counts:
+            continue
+        s = np.array([sums[i] for i in counts])
+        c = np.array([counts[i] for i in counts])
+        draws = rng.integers(0, len(c), size=(n_boot, len(c)))
+        boots = s[draws].sum(axis=1) / c[draws].sum(axis=1)
+        out.append({"dataset": ds, "scorer": scorer, "rho": float(s.sum() / c.sum()),
+                    "rho_low": float(np.percentile(boots, 2.5)),
+                    "rho_high": float(np.percentile(boots, 97.5)),
+                    "n_items": len(c), "n_groups": int(c.sum())})
+    return pd.DataFrame(out, columns=["dataset", "scorer", "rho", "rho_low", "rho_high",
+                                      "n_items", "n_groups"])
 
 
-def _palette(k: int) -> str:
-    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-               "#7f7f7f", "#bcbd22", "#17becf"]
-    return colours[k % len(colours)]
+def curve_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean score per (dataset, scorer, corruption, severity) with a normal 95% CI of the mean
+    and the item count; the clean images (severity 0) start every corruption's curve."""
+    clean = rows[rows.corruption == CLEAN]
+    parts = []
+    for corr in sorted(c for c in rows.corruption.unique() if c != CLEAN):
+        g = pd.concat([clean.assign(corruption=corr), rows[rows.corruption == corr]])
+        parts.append(g)
+    if not parts:
+        return pd.DataFrame(columns=["dataset", "scorer", "corruption", "severity", "mean",
+                                     "low", "high", "n"])
+    t = (pd.concat(parts).groupby(["dataset", "scorer", "corruption", "severity"]).value
+         .agg(["mean", "std", "count"]).reset_index())
+    half = 1.96 * t["std"].fillna(0) / np.sqrt(t["count"])
+    return t.assign(low=t["mean"] - half, high=t["mean"] + half).rename(columns={"count": "n"})
 
 
-def _consistency_heatmap(cons: pd.DataFrame, dataset: str) -> go.Figure:
-    sub = cons[cons.dataset == dataset]
-    table = sub.pivot(index="scorer", columns="corruption", values="rho")
-    fig = go.Figure(go.Heatmap(z=table.values, x=list(table.columns), y=list(table.index),
-                               zmin=-1, zmax=1, colorscale="RdBu", text=np.round(table.values, 2),
-                               texttemplate="%{text}",
-                               hovertemplate="%{y} / %{x}: rho=%{z:.3f}<extra></extra>"))
-    fig.update_layout(title=f"{dataset}: severity-rank consistency (mean within-image Spearman "
-                      "rho, direction applied)", height=120 + 40 * len(table.index))
-    return fig
-
-
-def _counts_table(rows: pd.DataFrame, failures: pd.DataFrame) -> go.Figure:
+def _counts_table(rows: pd.DataFrame, failures: pd.DataFrame) -> str:
     ok = rows.groupby(["dataset", "scorer"]).size().rename("scored")
     bad = failures.groupby(["dataset", "scorer"]).size().rename("failed")
     reason = failures.groupby(["dataset", "scorer"]).reason.agg(
         lambda r: r.value_counts().index[0]).rename("most common failure")
     t = pd.concat([ok, bad, reason], axis=1).reset_index().fillna(
         {"scored": 0, "failed": 0, "most common failure": ""})
-    fig = go.Figure(go.Table(
-        header={"values": list(t.columns)},
-        cells={"values": [t[c].astype(int) if c in ("scored", "failed") else t[c]
-                          for c in t.columns]}))
-    fig.update_layout(height=120 + 30 * len(t))
-    return fig
+    t = t.astype({"scored": int, "failed": int})
+    t["most common failure"] = t["most common failure"].astype(str).str.slice(0, 100)
+    return figures.sortable_table(t, table_id="counts")
 
 
 def summarise(rows: pd.DataFrame, failures: pd.DataFrame, cons: pd.DataFrame) -> str:
@@ -133,11 +135,29 @@ def build(results_dir: str | Path) -> Path:
     directions = {s: 1 if info.get(s, {}).get("higher_is_better", True) else -1
                   for s in rows.scorer.unique()}
     cons = severity_consistency(rows, directions)
+    curves = curve_table(rows)
+    overall = consistency_by_scorer(rows, directions)
     sections: list = []
     for ds in sorted(rows.dataset.unique()):
-        if ds in set(cons.dataset):
-            sections.append((f"{ds}: severity-rank consistency", _consistency_heatmap(cons, ds)))
-        sections.append((f"{ds}: severity curves", _curves(rows[rows.dataset == ds], ds)))
+        o = overall[overall.dataset == ds]
+        if not o.empty:
+            sections.append((f"{ds}: which metric follows the severity order", figures.ranking_bars(
+                o, label="scorer", value="rho", low="rho_low", high="rho_high", n="n_groups",
+                value_title="mean within-(image, corruption) Spearman rho with -severity "
+                "(95% CI resampling images)")))
+        sub = cons[cons.dataset == ds]
+        if not sub.empty:
+            sections.append((f"{ds}: severity-rank consistency", figures.heatmap(
+                sub, row="scorer", col="corruption", value="rho", n="n_items", zmin=-1,
+                zmax=1, zmid=0, fmt=".2f", title="mean within-image Spearman rho between "
+                "-severity and the score (direction applied); hover: images per cell")))
+        c = curves[curves.dataset == ds]
+        if not c.empty:
+            sections.append((f"{ds}: severity curves", figures.severity_curves(
+                c, x="severity", y="mean", series="corruption", facet="scorer", max_cols=2,
+                y_title="mean score", x_title="severity (0 = clean)",
+                title="mean score vs severity, raw values in each metric's own direction "
+                "(band: 95% CI of the mean)")))
     sections.append(("Items scored and failed", _counts_table(rows, failures)))
     runs = store.manifests()
     meta = "; ".join(f"run {m['run']} ({len(m['attempts'])} attempt(s), last: "
