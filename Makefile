@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,7 +20,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/qbench run demo
 
-test: $(STAMP)
+# Chromium + chromedriver for the browser tests (tests/test_report_browser.py): installed
+# with apt-get when missing and we are root; never fails the build (the tests then skip).
+browser:
+	@if command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium and chromium-driver for the browser tests"; \
+	  (apt-get install -y -q chromium chromium-driver || \
+	   (apt-get update -q && apt-get install -y -q chromium chromium-driver)) >/dev/null 2>&1 \
+	  || echo "note: could not install chromium-driver; the browser tests will skip"; \
+	else echo "note: no chromedriver (apt-get install chromium chromium-driver);" \
+	  "the browser tests will skip"; fi
+
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
