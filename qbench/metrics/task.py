@@ -45,7 +45,7 @@ class TaskModel:
         self.device = device
         self.trained_on = trained_on
         self.forwards = 0  # how many batches the network actually ran (tests check the cache)
-        self._last: tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]] | None = None
+        self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @torch.no_grad()
     def outputs(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -54,22 +54,27 @@ class TaskModel:
         if labels.shape != (images.shape[0],):
             raise ValueError(f"{self.name}: {labels.shape[0] if labels.ndim else 0} labels for "
                              f"{images.shape[0]} images")
-        if self._last is not None:
-            x, y, out = self._last
-            if x.shape == images.shape and torch.equal(x, images) and torch.equal(y, labels):
-                return out
-        logits = self.model(images.to(self.device)).float().cpu()
+        logits = self.logits(images)
         n_classes = logits.shape[1]
         if int(labels.min()) < 0 or int(labels.max()) >= n_classes:
             raise ValueError(f"{self.name}: labels outside the model's {n_classes} classes")
-        self.forwards += 1
-        out = {
+        return {
             "correct": (logits.argmax(1) == labels).double(),
             "loss": F.cross_entropy(logits, labels, reduction="none").double(),
             "confidence": logits.softmax(1).max(1).values.double(),
         }
-        self._last = (images.detach().clone(), labels.clone(), out)
-        return out
+
+    @torch.no_grad()
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The model's logits (float32, CPU), reused when the same images come again."""
+        if self._last is not None:
+            x, logits = self._last
+            if x.shape == images.shape and torch.equal(x, images):
+                return logits
+        logits = self.model(images.to(self.device)).float().cpu()
+        self.forwards += 1
+        self._last = (images.detach().clone(), logits)
+        return logits
 
 
 class TaskScorer:
@@ -95,9 +100,9 @@ class TaskScorer:
 
 
 def scorers_for(name: str, model: nn.Module | None = None, device: str = "cpu",
-                outputs: Sequence[str] = OUTPUTS) -> list[TaskScorer]:
+                outputs: Sequence[str] = OUTPUTS, trained_on: tuple[str, ...] = ()
+                ) -> list[TaskScorer]:
     """The task scorers of zoo model ``name`` (loaded from its checkpoint unless given)."""
-    trained_on: tuple[str, ...] = ()
     if model is None:
         from qbench.models import load
 
