@@ -11,8 +11,9 @@ CPU slows both alike. Reported:
   block it is L - 1 = 5, whatever n is;
 * ``wallclock_speedup``: total naive step time / total efficient step time;
 * ``acc_efficient`` / ``acc_naive``: held-out pair accuracy (30-crop protocol) after the same
-  number of steps; ``param_max_abs_diff`` shows the two trainings follow the same path (the
-  losses and gradients are equal; only float rounding differs).
+  number of steps; ``first_step_grad_rel_diff`` (||g_eff - g_naive|| / ||g_eff|| on the
+  first, shared batch) shows that both schemes compute the same gradient. Later steps drift
+  apart by float rounding only, which Adam's sign-like first updates amplify to ~lr.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ from qbench.rankiqa.ranked import sample_batch
 from qbench.rankiqa.train import RankConfig, new_model
 
 
-def _step(model, opt, loss_fn, batch, margin) -> tuple[float, int]:
+def _step(model, opt, loss_fn, batch, margin) -> tuple[float, int, torch.Tensor]:
     t0 = time.perf_counter()
     loss, passes = loss_fn(model, batch, margin)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    return time.perf_counter() - t0, passes
+    dt = time.perf_counter() - t0
+    grad = torch.cat([p.grad.flatten() for p in model.parameters()])
+    return dt, passes, grad
 
 
 def run(n: int = 48, steps: int = 60, crop: int = 48, size: int = 128, seed: int = 0,
@@ -56,6 +59,7 @@ def run(n: int = 48, steps: int = 60, crop: int = 48, size: int = 128, seed: int
     gens = {k: torch.Generator().manual_seed(seed + 1) for k in models}
     seconds = {k: 0.0 for k in models}
     passes = {k: 0 for k in models}
+    first_grads: dict[str, torch.Tensor] = {}
     it = range(steps)
     if progress:
         from tqdm import tqdm
@@ -65,12 +69,13 @@ def run(n: int = 48, steps: int = 60, crop: int = 48, size: int = 128, seed: int
         for k in ("efficient", "naive"):  # alternate, same batch for both
             batch = sample_batch(split.train, sources, crop, gens[k])
             models[k].train()
-            dt, p = _step(models[k], opts[k], losses[k], batch, cfg.margin)
+            dt, p, grad = _step(models[k], opts[k], losses[k], batch, cfg.margin)
+            first_grads.setdefault(k, grad)
             seconds[k] += dt
             passes[k] += p
     acc = {k: ranking_accuracy(m.eval(), split.test, crop)["all"] for k, m in models.items()}
-    diff = max(float((a - b).abs().max()) for a, b in
-               zip(models["efficient"].parameters(), models["naive"].parameters(), strict=True))
+    g_e, g_n = first_grads["efficient"], first_grads["naive"]
+    grad_diff = float((g_e - g_n).norm() / g_e.norm().clamp_min(1e-30))
     pairs = n_pairs(sources, t, n_levels)
     fwd_e, fwd_n = passes["efficient"] / steps, passes["naive"] / steps
     return {
@@ -83,7 +88,7 @@ def run(n: int = 48, steps: int = 60, crop: int = 48, size: int = 128, seed: int
         "step_s_naive": seconds["naive"] / steps,
         "wallclock_speedup": seconds["naive"] / seconds["efficient"],
         "acc_efficient": acc["efficient"], "acc_naive": acc["naive"],
-        "param_max_abs_diff": diff,
+        "first_step_grad_rel_diff": grad_diff,
         "floors": {"forward_ratio>=n-1": fwd_n / fwd_e >= n - 1,
                    "wallclock_speedup>=5": seconds["naive"] / seconds["efficient"] >= 5,
                    "acc_efficient>=acc_naive-0.01": acc["efficient"] >= acc["naive"] - 0.01},

@@ -82,6 +82,8 @@ def pseudo_labelled(references: torch.Tensor, keys: Sequence[str], names: Sequen
     if m.info.kind != "FR":
         raise QbenchError(f"pseudo-labels need a full-reference metric; {metric} is "
                           f"{m.info.kind}")
+    # the references as they are stored (8-bit), so a pristine item equals its reference
+    references = _to_uint8(references).float() / 255
     images, refs, dists, lv = [], [], [], []
     for name in names:
         for level in levels:
@@ -95,10 +97,13 @@ def pseudo_labelled(references: torch.Tensor, keys: Sequence[str], names: Sequen
     dists += ["pristine"] * len(keys)
     lv += [0] * len(keys)
     raw = _cached_labels(images, refs, list(keys), references, metric, m, progress)
-    # FR direction is metadata: orient once so that higher is better, then scale to [0, 1].
+    # FR direction is metadata: orient once so that higher is better, then scale to [0, 1]
+    # over the distorted images; the pristine ones (an image against itself: 1 for FSIM, a
+    # huge or infinite PSNR) are clipped to the top, 1.
     oriented = raw if m.info.higher_is_better else -raw
-    lo, hi = float(oriented.min()), float(oriented.max())
-    target = (oriented - lo) / (hi - lo) if hi > lo else np.zeros_like(oriented)
+    distorted = oriented[np.asarray(lv) > 0]
+    lo, hi = float(distorted.min()), float(distorted.max())
+    target = np.clip((oriented - lo) / (hi - lo), 0, 1) if hi > lo else np.ones_like(oriented)
     arrow = "higher" if m.info.higher_is_better else "lower (oriented)"
     return TargetSet(images, target, refs, dists, np.asarray(lv), source="refs",
                      ground_truth=f"full-reference pseudo-labels ({metric}, {arrow} is better, "
@@ -124,11 +129,21 @@ def _cached_labels(images, refs, keys, references, metric_name, metric, progress
         x = torch.stack([im.float() / 255 for im in images[i : i + 16]])
         r = torch.stack([ref_of[k] for k in refs[i : i + 16]])
         out[i : i + 16] = torch.as_tensor(metric(x, r)).double().numpy()
-    if not np.isfinite(out).all():
-        raise QbenchError(f"{metric_name} returned non-finite pseudo-labels")
+    pristine = np.array(_pristine_flags(images, refs, ref_of))
+    bad = ~np.isfinite(out)
+    if (bad & ~pristine).any():
+        raise QbenchError(f"{metric_name} returned non-finite pseudo-labels for "
+                          f"{int((bad & ~pristine).sum())} distorted images")
+    if bad.any():  # e.g. PSNR of an image with itself: the best value the set reaches
+        out[bad] = out[~bad].max() if metric.info.higher_is_better else out[~bad].min()
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, out)
     return out
+
+
+def _pristine_flags(images, refs, ref_of) -> list[bool]:
+    """True for an image identical to its reference (its FR score may be infinite)."""
+    return [torch.equal(im, _to_uint8(ref_of[r])) for im, r in zip(images, refs, strict=True)]
 
 
 def from_dataset(name: str, root: str | None = None, size: int | None = None,
