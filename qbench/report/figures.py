@@ -230,8 +230,8 @@ def ranking_bars(df: pd.DataFrame, *, label: str, value: str, low: str | None = 
         fig.update_layout(barmode="overlay")
     fig.update_layout(title=title or None, xaxis_title=value_title or value,
                       yaxis={"categoryorder": "array", "categoryarray": list(d[label].astype(str))},
-                      height=max(260, 28 * len(d) + 140), showlegend=_has(d, group),
-                      margin={"l": 10})
+                      height=max(220, 28 * len(d) + (130 if title else 90)),
+                      showlegend=_has(d, group), margin={"l": 10, "t": 60 if title else 30})
     return fig
 
 
@@ -562,6 +562,6 @@ def heatmap(df: pd.DataFrame, *, row: str, col: str, value: str, n: str | None =
         z=z, x=[str(c) for c in cols], y=[str(r) for r in rows], text=text,
         texttemplate="%{text}", customdata=hover, hovertemplate="%{customdata}<extra></extra>",
         colorscale=colorscale, zmin=zmin, zmax=zmax, zmid=zmid, xgap=1, ygap=1))
-    fig.update_layout(title=title or None, height=max(260, 34 * len(rows) + 160),
-                      yaxis={"autorange": "reversed"}, margin={"l": 10})
+    fig.update_layout(title=title or None, height=max(220, 34 * len(rows) + (150 if title else 110)),
+                      yaxis={"autorange": "reversed"}, margin={"l": 10, "t": 60 if title else 30})
     return fig
