@@ -92,6 +92,38 @@ def _write_tiny_real_board(folder: Path) -> None:
               progress=False)
 
 
+def _rankiqa_tables(folder: Path) -> None:
+    """The tables studies/rankiqa.py writes, with made-up numbers (schema as of its report)."""
+    import numpy as np
+    import pandas as pd
+
+    from qbench.report.rankiqa import MODELS
+
+    rng = np.random.default_rng(0)
+    types = ["rankiqa-live:wn", "rankiqa-live:jpeg", "all"]
+    pd.DataFrame([{"set": "live", "model": m, "type": t, "accuracy": float(rng.random()),
+                   "pairs": 30} for m in MODELS for t in types]).to_parquet(
+        folder / "ranking.parquet")
+    pd.DataFrame([{"set": "live", "model": m, "srcc": float(rng.random()),
+                   "plcc": float(rng.random()), "n": 12} for m in MODELS]).to_parquet(
+        folder / "correlations.parquet")
+    pd.DataFrame([{"levels": lv, "accuracy": 0.5 + 0.05 * lv, "srcc": 0.1 * lv,
+                   "plcc": 0.1 * lv} for lv in (2, 3, 4)]).to_parquet(folder / "ablation.parquet")
+    pd.DataFrame([{"set": "live", "model": m, "step": k, "loss": 1.0 / (k + 1)}
+                  for m in MODELS[1:] for k in (0, 10, 20)]).to_parquet(
+        folder / "training.parquet")
+    meta = {"study": "rankiqa", "preset": "tiny", "seed": 0, "git_revision": "0" * 40,
+            "created": "2026-01-01T00:00:00+00:00", "seconds": 1.0,
+            "config": {"sets": ["live"], "size": 64, "crop": 32, "n_crops": 2,
+                       "rank_steps": 20, "ft_steps": 20},
+            "splits": {"live": {"test_refs": ["a", "b"], "ground_truth": "pseudo-labels"}}}
+    (folder / "study.json").write_text(json.dumps(meta))
+
+
+# tiny inputs of study reports that define no example(folder) of their own
+_STUDY_FIXTURES = {"rankiqa": _rankiqa_tables}
+
+
 def _summary(page: Path) -> str:
     return re.search(r"<p class='summary' id='summary'>(.*?)</p>", page.read_text(), re.S)[1]
 
@@ -115,10 +147,11 @@ def results(tmp_path_factory) -> dict[str, Path]:
     pages = {"scoring": root / "demo", "leaderboard": root / "leaderboard"}
     for study in _study_names():
         module = importlib.import_module(f"qbench.report.{study}")
-        if callable(getattr(module, "example", None)):
+        writer = getattr(module, "example", None) or _STUDY_FIXTURES.get(study)
+        if callable(writer):
             folder = root / study / "tiny"
             folder.mkdir(parents=True)
-            module.example(folder)
+            writer(folder)
             pages[study] = folder
     built = build_all(root)
     assert not built.failed, [(e.found.folder, e.error) for e in built.failed]
@@ -198,7 +231,8 @@ def _screenshot(drv, page: Path, name: str, tmp_path: Path) -> Path:
 def test_report_opens_in_chromium_with_every_figure_drawn_and_no_errors(name, results, driver,
                                                                        tmp_path):
     if name not in results:
-        pytest.skip(f"qbench.report.{name} defines no example(folder) to build a tiny run from")
+        pytest.skip(f"qbench.report.{name} defines no example(folder) and this file has no "
+                    "tiny fixture for it")
     page = results[name]
     state = _open(driver, page)
     errors = [e for e in state["log"] if e.get("level") == "SEVERE"]
