@@ -295,3 +295,18 @@ def test_library_functions_accept_target_none(model, images):
     assert res.output.shape == (2,) and res.output.requires_grad
     (res.maps.mean() + res.output.mean()).backward()  # one forward, two losses
     assert reg.features[0].weight.grad.abs().sum() > 0
+
+
+def test_frozen_backbone_below_the_layer(images):
+    """Maps exist when no parameter below the layer requires grad; a map loss still reaches
+    the trainable layers above it (through ∂y/∂A)."""
+    model = tiny_cnn()
+    reference = explain(model, images, 2, method="gradcampp", layer="features.3")
+    for p in model.features[:4].parameters():
+        p.requires_grad_(False)
+    torch.testing.assert_close(
+        explain(model, images, 2, method="gradcampp", layer="features.3"), reference)
+    res = cam_maps(model, images, torch.tensor([2, 2]), layer="features.3", method="gradcampp")
+    res.maps.mean().backward()
+    assert model.features[6].weight.grad.abs().sum() > 0
+    assert model.features[0].weight.grad is None

@@ -83,7 +83,10 @@ def capture(layer: nn.Module, detach: bool = False) -> Iterator[Captured]:
         if not isinstance(output, torch.Tensor):
             raise QbenchError(f"layer {type(_module).__name__} returns {type(output).__name__}, "
                               "not a tensor; choose another layer")
-        act = output.detach().requires_grad_(True) if detach else output
+        # a detached leaf when asked, or when nothing below the layer requires grad (a frozen
+        # backbone): the gradient w.r.t. the activation exists either way
+        act = output if not detach and output.requires_grad else \
+            output.detach().requires_grad_(True)
         store.activations.append(act)
         return act.clone()
 
