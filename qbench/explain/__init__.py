@@ -44,6 +44,8 @@ def explain(model: nn.Module, images: torch.Tensor, target: Target = None,
     fn, _ = get(method)
     if images.ndim != 4:
         raise ValueError(f"images must be N×3×H×W, got shape {tuple(images.shape)}")
+    param = next(model.parameters(), None)  # maps come back on the model's device
+    images = images if param is None else images.to(param.device)
     return fn(model, images, resolve_target(model, images, target), layer, **options)
 
 
