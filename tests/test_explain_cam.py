@@ -310,3 +310,22 @@ def test_frozen_backbone_below_the_layer(images):
     res.maps.mean().backward()
     assert model.features[6].weight.grad.abs().sum() > 0
     assert model.features[0].weight.grad is None
+
+
+def test_known_answers_on_the_layer_before_global_pooling(model, images):
+    """Before global average pooling and a linear head, ∂y_c/∂A_k = w_ck / (h·w) everywhere,
+    so Grad-CAM is Zhou et al.'s CAM Σ_k w_ck A_k / (h·w), and HiResCAM and XGradCAM give the
+    same normalised map."""
+    target = torch.tensor([2, 0])
+    res = cam_maps(model, images, target, create_graph=False, normalize=None)
+    store = {}
+    handle = model.cam_layer.register_forward_hook(lambda m, i, o: store.setdefault("a", o))
+    with torch.no_grad():
+        model(images)
+    handle.remove()
+    w = model.head.weight[target]  # N×K
+    cam = (w[:, :, None, None] * store["a"]).sum(1) / (8 * 8)
+    torch.testing.assert_close(res.raw, cam)
+    gradcam = explain(model, images, target, method="gradcam")
+    for other in ("hirescam", "xgradcam"):
+        torch.testing.assert_close(explain(model, images, target, method=other), gradcam)
