@@ -120,8 +120,42 @@ def _rankiqa_tables(folder: Path) -> None:
     (folder / "study.json").write_text(json.dumps(meta))
 
 
+def _explainers_tables(folder: Path) -> None:
+    """The tables studies/explainers.py writes, with made-up numbers (schema as of its
+    report), including the gallery of images with maps."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    models, methods = ["cnn"], ["gradcam", "cameras"]
+    metrics = ["deletion_auc_zero", "energy_pointing_game", "fine_detail"]
+    pd.DataFrame([{"model": m, "method": k, "metric": x, "value": v, "low": v - 0.1,
+                   "high": v + 0.1, "n": 4} for m in models for k in methods for x in metrics
+                  for v in [float(rng.random())]]).to_parquet(folder / "summary.parquet")
+    pd.DataFrame([{"model": "cnn", "a": "cameras", "b": "gradcam", "metric": x, "diff": 0.1,
+                   "low": 0.05, "high": 0.2, "mean_a": 0.5, "mean_b": 0.4, "n": 4,
+                   "verdict": "better"} for x in ("fine_detail", "deletion_auc_zero")]
+                 ).to_parquet(folder / "comparisons.parquet")
+    pd.DataFrame([{"model": "cnn", "method": k, "mode": "cascading", "depth": d,
+                   "layer": f"l{d}", "spearman": 1.0 / d, "spearman_abs": 1.0 / d,
+                   "ssim": 0.5, "hog": 0.5} for k in methods for d in (1, 2)]).to_parquet(
+        folder / "sanity.parquet")
+    pd.DataFrame([{"model": "cnn", "method": k, "image": i, "metric": "pointing_game",
+                   "value": 1.0} for k in methods for i in range(2)]).to_parquet(
+        folder / "per_image.parquet")
+    (folder / "failures.json").write_text("[]")
+    np.savez(folder / "gallery.npz", model="cnn", item_ids=np.array(["a", "b"]),
+             labels=np.array(["disc", "star"]), predicted=np.array(["disc", "disc"]),
+             images=rng.random((2, 3, 24, 24)).astype(np.float32),
+             masks=(rng.random((2, 24, 24)) > 0.5).astype(np.float32),
+             methods=np.array(methods), maps=rng.random((2, 2, 24, 24)).astype(np.float32))
+    meta = {"study": "explainers", "preset": "tiny", "seed": 0, "git_revision": "0" * 40,
+            "seconds": 1.0, "config": {"methods": methods, "models": models, "images": 2}}
+    (folder / "study.json").write_text(json.dumps(meta))
+
+
 # tiny inputs of study reports that define no example(folder) of their own
-_STUDY_FIXTURES = {"rankiqa": _rankiqa_tables}
+_STUDY_FIXTURES = {"rankiqa": _rankiqa_tables, "explainers": _explainers_tables}
 
 
 def _summary(page: Path) -> str:

@@ -458,18 +458,22 @@ def image_gallery(df: pd.DataFrame, *, image: str = "image", overlay: str | None
             fig.add_trace(go.Heatmap(
                 z=np.round(small, 4), x0=dx / 2 - 0.5, dx=dx, y0=dy / 2 - 0.5, dy=dy,
                 opacity=opacity, colorscale=colorscale, zmin=zmin, zmax=zmax,
-                showscale=not shown_scale, colorbar={"len": 0.6, "thickness": 12, "x": 1.04},
+                showscale=not shown_scale, colorbar={"len": 0.6, "thickness": 12},
                 hovertemplate=f"{info}<br>map: %{{z:.3f}}<extra></extra>"), row=ri, col=ci)
             shown_scale = True
         elif info:  # no map: an invisible point so the cell still has hover text
             fig.add_trace(go.Scatter(x=[hw[1] / 2], y=[hw[0] / 2], mode="markers",
                                      marker={"opacity": 0, "size": 40}, showlegend=False,
                                      hovertemplate=f"{info}<extra></extra>"), row=ri, col=ci)
+    for ann in fig.layout.annotations:  # row titles on the left, clear of the colour bar
+        if ann.textangle == 90:
+            ann.update(x=0, xanchor="right", xshift=-6, textangle=0, align="right")
+    left = 20 + 9 * max((len(r) for r in rows), default=0)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor=None)
     fig.update_layout(title=title or None, height=cell_px * len(rows) + 90,
-                      width=max(500, cell_px * len(cols) + 160), margin={"l": 40, "t": 70},
-                      hovermode="closest")
+                      width=max(500, cell_px * len(cols) + left + 120),
+                      margin={"l": left, "t": 70}, hovermode="closest")
     return fig
 
 
