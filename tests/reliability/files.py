@@ -62,3 +62,23 @@ def kill_resume_job(store_dir: str | Path, images: str | Path) -> None:
     s = score(store, run, file_set(paths), grid(["gaussian_noise"], [1, 3]), metrics, seed=3,
               batch_size=4, progress=False, workers=1)
     store.end_run(run, rows=s.written)
+
+
+def concurrent_job(store_dir: str | Path, images: str | Path, job: str, delay: float,
+                   go: str | Path | None = None) -> None:
+    """A scoring run that waits for the file ``go`` (so that several start together)."""
+    import time
+
+    from qbench.engine import grid, score
+    from qbench.store import Store
+    from tests.toy_metrics import MeanAbsError, MeanBrightness
+
+    paths = sorted(Path(images).glob("*.png"))
+    store = Store(store_dir)
+    while go is not None and not Path(go).exists():
+        time.sleep(0.02)
+    run = store.begin_run({"job": job})
+    s = score(store, run, file_set(paths), grid(["gaussian_noise", "contrast"], [2]),
+              [MeanBrightness(delay=delay), MeanAbsError()], seed=1, batch_size=4,
+              progress=False, workers=1)
+    store.end_run(run, rows=s.written)
