@@ -37,8 +37,8 @@ class Found:
 
     folder: Path
     kind: str  # "study", "leaderboard" or "scoring"
-    study: str  # the study name; "leaderboard" / "scoring" for the other kinds
-    preset: str
+    study: str  # the study name; "leaderboard", or a scoring run's folder name
+    preset: str  # the study's preset; a leaderboard's test sets
 
 
 def study_modules() -> list[str]:
@@ -61,10 +61,11 @@ def detect(folder: str | Path) -> Found:
         if not isinstance(study, str) or not study:
             raise QbenchError(f'{spec} has no "study" name (expected {{"study": NAME, ...}})')
         return Found(folder, "study", study, str(meta.get("preset", "")))
-    if (folder / "entries.json").is_file():
-        return Found(folder, "leaderboard", "leaderboard", "")
-    if (folder / "store").is_dir():
-        return Found(folder, "scoring", "scoring", "")
+    if (folder / "entries.json").is_file():  # preset: the test sets scored on the board
+        sets = sorted(p.stem.removeprefix("items-") for p in folder.glob("items-*.json"))
+        return Found(folder, "leaderboard", "leaderboard", ", ".join(sets))
+    if (folder / "store").is_dir():  # a scoring run, named after its folder (e.g. demo)
+        return Found(folder, "scoring", folder.resolve().name, "")
     raise QbenchError(f"no results store in {folder} (expected {folder}/study.json, "
                       f"{folder}/entries.json or {folder}/store)")
 
