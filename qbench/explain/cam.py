@@ -119,10 +119,11 @@ def cam_maps(model: nn.Module, images: torch.Tensor, target: TargetSpec,
     """Gradient-based CAM maps of ``model`` for ``images`` that can sit inside a training loss.
 
     ``target``: LongTensor[N] of class indices, a callable ``output -> Tensor[N]`` (scalar
-    outputs), or ``None``: the predicted class of this forward pass, or a scalar output itself. ``create_graph=True`` computes G with ``torch.autograd.grad(...,
-    create_graph=True)``: a loss on ``maps`` or ``raw`` backpropagates to the model's weights
-    through both A and W; ``detach_weights=True`` detaches W (the gradient then flows through
-    A only, and G itself needs no graph). ``keep_graph`` (default: ``create_graph or
+    outputs), or ``None``: the predicted class of this forward pass, or a scalar output itself.
+    ``create_graph=True`` computes G with ``torch.autograd.grad(..., create_graph=True)``: a
+    loss on ``maps`` or ``raw`` backpropagates to the model's weights through both A and W;
+    ``detach_weights=True`` detaches W (the gradient then flows through A only, and G itself
+    needs no graph). ``keep_graph`` (default: ``create_graph or
     detach_weights``) keeps the forward graph so the map and ``output`` stay differentiable;
     with ``keep_graph=False`` everything returned is detached and the backward pass stops at the
     layer. The images' batch is explained in one forward and one backward pass; y is summed
@@ -177,18 +178,18 @@ def score_cam(model: nn.Module, images: torch.Tensor, target: TargetSpec,
             output = model(images)
         acts = cap.last.detach()
         k = acts.shape[1]
-        masks = F.interpolate(acts, size=(h, w), mode="bilinear",
-                              align_corners=mask_align_corners)
-        lo = masks.flatten(2).min(2).values[..., None, None]
-        hi = masks.flatten(2).max(2).values[..., None, None]
-        masks = (masks - lo) / (hi - lo + 1e-8)
+        flat_acts = acts.flatten(0, 1)[:, None]  # (N·K)×1×h×w: one mask per (image, channel)
         scores = torch.empty(n * k, device=images.device, dtype=output.dtype)
         index = torch.arange(n * k, device=images.device)
-        for start in range(0, n * k, batch_size):
+        for start in range(0, n * k, batch_size):  # masks are made per batch (memory)
             idx = index[start:start + batch_size]
+            masks = F.interpolate(flat_acts[idx], size=(h, w), mode="bilinear",
+                                  align_corners=mask_align_corners)
+            lo = masks.flatten(1).min(1).values[:, None, None, None]
+            hi = masks.flatten(1).max(1).values[:, None, None, None]
+            masks = (masks - lo) / (hi - lo + 1e-8)
             img_idx = idx // k
-            masked = images[img_idx] * masks.flatten(0, 1)[idx][:, None]
-            out = model(masked)
+            out = model(images[img_idx] * masks)
             scores[start:start + len(idx)] = _scores_for(out, target, img_idx)
         weights = torch.softmax(scores.view(n, k), dim=1)[..., None, None]
         raw = (weights * acts).sum(1)
