@@ -26,6 +26,7 @@ from qbench.leaderboard.board import Leaderboard
 from qbench.metrics import create
 from qbench.report import build_all, build_report, detect, study_modules
 from qbench.store import CLEAN, Store
+from tests.dataset_fixtures import write_kadid
 
 # --------------------------------------------------------------------------- tiny results
 
@@ -78,7 +79,8 @@ def _write_synthetic_board(folder: Path, good: str, bad: str) -> None:
 
 def _write_tiny_real_board(folder: Path) -> None:
     """A leaderboard made the real way: a plugin admitted through the probe, a toy metric
-    entered directly, both scored by the engine on 2 references x 2 types x 2 levels."""
+    entered directly, both scored by the engine on the embedded test set (2 references x 2
+    types x 2 levels) and on a 12-image KADID-10k fixture (MOS ground truth)."""
     board = Leaderboard(folder)
     board.admit("tests.plugins:GoodMeanAbsError")
     spec = "tests.toy_metrics:MeanBrightness"
@@ -90,6 +92,7 @@ def _write_tiny_real_board(folder: Path) -> None:
     board.run(testsets.refs_kadid(n_refs=2, size=32, levels=(1, 3),
                                   types=["kadid:gaussian_blur", "kadid:white_noise"]),
               progress=False)
+    board.run(testsets.real("kadid10k", write_kadid(folder.parent / "kadid")), progress=False)
 
 
 def _rankiqa_tables(folder: Path) -> None:
@@ -225,11 +228,12 @@ def driver():
     drv.quit()
 
 
-def _open(drv, page: Path) -> dict:
-    """Load ``page``, wait for every figure to draw; returns what the page shows."""
+def _open(drv, page: Path, wait: float = 60) -> dict:
+    """Load ``page``, wait (up to ``wait`` s) for every figure to draw; returns what the page
+    shows: figure containers, those drawn, the summary text, remote requests, the console."""
     drv.get_log("browser")  # drop what earlier pages logged
     drv.get(page.resolve().as_uri())
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + wait
     state = {}
     while time.monotonic() < deadline:
         state = drv.execute_script("""
@@ -280,11 +284,22 @@ def test_report_opens_in_chromium_with_every_figure_drawn_and_no_errors(name, re
     assert shot.stat().st_size > 10_000
 
 
+def test_the_browser_checks_catch_errors_undrawn_figures_and_network_use(driver, tmp_path):
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body><p id='summary'>1 of 2</p><div class='plotly-graph-div'></div>"
+                    "<img src='http://127.0.0.1:9/x.png'>"
+                    "<script>throw new Error('boom')</script></body></html>")
+    state = _open(driver, page, wait=3)
+    assert any("boom" in e["message"] and e["level"] == "SEVERE" for e in state["log"])
+    assert state["figures"] == 1 and state["drawn"] == 0
+    assert state["remote"] == ["http://127.0.0.1:9/x.png"]
+
+
 def test_leaderboard_table_sorts_when_a_header_is_clicked(results, driver):
     from selenium.webdriver.common.by import By
 
     _open(driver, results["leaderboard"])
-    table = driver.find_element(By.CSS_SELECTOR, "table.qb-sortable")
+    table = driver.find_element(By.ID, "board-refs-kadid")
     headers = table.find_elements(By.CSS_SELECTOR, "thead th")
     names = [h.text for h in headers]
     col = next(i for i, h in enumerate(names) if h.startswith("severity-rank consistency"))

@@ -337,11 +337,12 @@ _TABLE_STYLE = """<style>
 table.qb-sortable{border-collapse:collapse;font-size:.9em;margin:.5em 0}
 table.qb-sortable th,table.qb-sortable td{padding:.3em .6em;border-bottom:1px solid #ddd;
 text-align:left;vertical-align:top}
-table.qb-sortable .n{text-align:right;white-space:nowrap}
+table.qb-sortable .n{text-align:right}table.qb-sortable td.n{white-space:nowrap}
 table.qb-sortable th{cursor:pointer;background:#f4f6f8;user-select:none}
 table.qb-sortable th[data-dir=asc]::after{content:' \\25B2'}
 table.qb-sortable th[data-dir=desc]::after{content:' \\25BC'}
-.qb-ci{color:#777;font-size:.85em}
+.qb-ci{color:#777;font-size:.8em;display:block}
+.qb-wide{overflow-x:auto}
 </style>"""
 
 
@@ -396,8 +397,8 @@ def sortable_table(df: pd.DataFrame, *, columns: Sequence[str] | None = None,
         body.append("<tr>" + "".join(cells) + "</tr>")
     tid = f" id='{_html.escape(table_id)}'" if table_id else ""
     cap = f"<caption>{_html.escape(caption)}</caption>" if caption else ""
-    return (f"{_TABLE_STYLE}{_SORTER}<table class='qb-sortable'{tid}>{cap}<thead><tr>{head}"
-            f"</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return (f"{_TABLE_STYLE}{_SORTER}<div class='qb-wide'><table class='qb-sortable'{tid}>"
+            f"{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 # --------------------------------------------------------------------------- image gallery

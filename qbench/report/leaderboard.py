@@ -98,7 +98,7 @@ def _table_html(testset: str, table: pd.DataFrame) -> str:
     t["direction"] = np.where(t.higher_is_better, "higher better", "lower better")
     t["trained on it"] = t.contaminated.astype(bool)
     cols = ["metric", "kind", "direction", key, *[k for k, _ in others], "n_scored",
-            "n_failed", "trained on it", "top_failure"]
+            "n_failed", "trained on it"] + (["top_failure"] if t.n_failed.any() else [])
     ci = {k: (f"{k}_low", f"{k}_high") for k in [key, *[k for k, _ in others]]}
     labels = {key: f"{label} [95% CI]", **{k: f"{lb} [95% CI]" for k, lb in others},
               "n_scored": "items scored", "n_failed": "failed", "top_failure":
@@ -111,8 +111,13 @@ def _table_html(testset: str, table: pd.DataFrame) -> str:
 def _testset_sections(board: Leaderboard, testset: str, n_boot: int):
     meta = json.loads((board.folder / f"items-{testset}.json").read_text())
     table, per = board.table(testset, n_boot=n_boot)
-    n_refs = int(board.store.query(
-        "SELECT COUNT(DISTINCT item) AS n FROM rows WHERE dataset = ?", [meta["dataset"]]).n[0])
+    items = board.folder / f"items-{testset}.parquet"
+    if items.exists():  # a real release: items are distorted images of fewer references
+        n_refs = int(pd.read_parquet(items, columns=["ref"]).ref.nunique())
+    else:  # the embedded set: an item is a reference photograph
+        n_refs = int(board.store.query(
+            "SELECT COUNT(DISTINCT item) AS n FROM rows WHERE dataset = ?",
+            [meta["dataset"]]).n[0])
     key, label, _ = _stats_for(testset)
     summary = summarise(testset, table, meta["ground_truth"], n_refs)
     sections: list = [(f"{testset}: the table", note(
