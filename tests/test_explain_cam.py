@@ -241,6 +241,8 @@ def test_cameras_shape_batching_determinism_and_regressor():
     torch.testing.assert_close(batch, single, rtol=1e-5, atol=1e-6)
     assert torch.equal(batch, explain(model, x, target, method="cameras", num_scales=3,
                                       batch_size=2))
+    chunked = explain(model, x, target, method="cameras", num_scales=3, channel_chunk=5)
+    torch.testing.assert_close(chunked, batch, rtol=1e-5, atol=1e-6)
     up = explain(tiny_regressor(), x, method="cameras", num_scales=2)
     down = explain(tiny_regressor(), x, lambda out: -out, method="cameras", num_scales=2)
     assert up.shape == (3, 32, 32)

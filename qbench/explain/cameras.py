@@ -60,13 +60,14 @@ def cameras_maps(model: nn.Module, images: torch.Tensor, target: TargetSpec,
                  layer: nn.Module | str | None = None, num_scales: int = 8,
                  max_scale: float = OFFICIAL_MAX_SCALE, scales: Sequence[float] | None = None,
                  only_agreeing_scales: bool = False, normalize: str | None = "minmax",
-                 batch_size: int = 4, image_mode: str = "bicubic") -> torch.Tensor:
+                 batch_size: int = 4, image_mode: str = "bicubic",
+                 channel_chunk: int = 64) -> torch.Tensor:
     """CAMERAS maps, N×H×W (see the module docstring).
 
     ``scales`` (explicit factors, the first should be 1) overrides ``num_scales``/``max_scale``.
-    ``batch_size`` images are processed together: memory grows with batch_size × channels ×
-    H × W (the accumulated activations and gradients at input resolution) and with the largest
-    scale's forward pass.
+    ``batch_size`` images are processed together (memory: the largest scale's forward and
+    backward pass); the activations and gradients are resized to input resolution
+    ``channel_chunk`` channels at a time (memory: 2 × batch_size × channel_chunk × H × W).
     """
     factors = list(scales) if scales is not None else scale_factors(num_scales, max_scale)
     if not factors:
@@ -80,7 +81,8 @@ def cameras_maps(model: nn.Module, images: torch.Tensor, target: TargetSpec,
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(n, start + batch_size), device=images.device)
         chunks.append(_cameras_chunk(model, module, images[idx], _subset(target, idx),
-                                     factors, only_agreeing_scales, image_mode))
+                                     factors, only_agreeing_scales, image_mode,
+                                     channel_chunk))
     saliency = torch.cat(chunks)
     return normalize_maps(saliency, normalize)
 
@@ -94,10 +96,10 @@ def _subset(target: TargetSpec, idx: torch.Tensor) -> TargetSpec:
 
 def _cameras_chunk(model: nn.Module, module: nn.Module, images: torch.Tensor,
                    target: TargetSpec, factors: list[float], only_agreeing: bool,
-                   image_mode: str) -> torch.Tensor:
+                   image_mode: str, channel_chunk: int) -> torch.Tensor:
     h, w = images.shape[-2:]
-    sum_a = sum_g = None
-    count = torch.zeros(images.shape[0], device=images.device, dtype=images.dtype)
+    n = images.shape[0]
+    recorded = []  # (A_s, G_s, keep_s) at the layer's own resolution for each scale
     base_class = None
     for factor in factors:
         x = _resized(images, factor, image_mode)
@@ -108,23 +110,28 @@ def _cameras_chunk(model: nn.Module, module: nn.Module, images: torch.Tensor,
                 raise QbenchError(f"CAMERAS layer output must be N×K×h×w, got "
                                   f"{tuple(acts.shape)}")
             (grads,) = torch.autograd.grad(target_scores(output, target).sum(), acts)
-        with torch.no_grad():
-            keep = torch.ones_like(count)
-            if only_agreeing and output.ndim == 2:
-                top = output.argmax(1)
-                base_class = top if base_class is None else base_class
-                keep = (top == base_class).to(count.dtype)
-            up_a = F.interpolate(acts.detach(), size=(h, w), mode="bilinear",
-                                 align_corners=False) * keep[:, None, None, None]
-            up_g = F.interpolate(grads, size=(h, w), mode="bilinear",
-                                 align_corners=False) * keep[:, None, None, None]
-            sum_a = up_a if sum_a is None else sum_a + up_a
-            sum_g = up_g if sum_g is None else sum_g + up_g
-            count += keep
-    with torch.no_grad():
-        mean_a = sum_a / count[:, None, None, None]
-        mean_g = sum_g / count[:, None, None, None]
-        return (mean_a * mean_g).sum(1).clamp(min=0)
+        keep = torch.ones(n, device=images.device, dtype=acts.dtype)
+        if only_agreeing and output.ndim == 2:
+            top = output.detach().argmax(1)
+            base_class = top if base_class is None else base_class
+            keep = (top == base_class).to(acts.dtype)
+        recorded.append((acts.detach(), grads, keep))
+    count = torch.stack([keep for _, _, keep in recorded]).sum(0)[:, None, None, None]
+    saliency = torch.zeros(n, h, w, device=images.device, dtype=images.dtype)
+    channels = recorded[0][0].shape[1]
+    with torch.no_grad():  # channel groups bound the memory to n × channel_chunk × H × W
+        for c0 in range(0, channels, channel_chunk):
+            group = slice(c0, c0 + channel_chunk)
+            sum_a = sum_g = None
+            for acts, grads, keep in recorded:
+                up_a = F.interpolate(acts[:, group], size=(h, w), mode="bilinear",
+                                     align_corners=False) * keep[:, None, None, None]
+                up_g = F.interpolate(grads[:, group], size=(h, w), mode="bilinear",
+                                     align_corners=False) * keep[:, None, None, None]
+                sum_a = up_a if sum_a is None else sum_a + up_a
+                sum_g = up_g if sum_g is None else sum_g + up_g
+            saliency += ((sum_a / count) * (sum_g / count)).sum(1)
+    return saliency.clamp(min=0)
 
 
 @register("cameras", "cam", needs_layer=True, differentiable=False,
@@ -134,7 +141,8 @@ def cameras(model: nn.Module, images: torch.Tensor, target: TargetSpec,
             layer: nn.Module | str | None = None, num_scales: int = 8,
             max_scale: float = OFFICIAL_MAX_SCALE, scales: Sequence[float] | None = None,
             only_agreeing_scales: bool = False, normalize: str | None = "minmax",
-            batch_size: int = 4) -> torch.Tensor:
+            batch_size: int = 4, channel_chunk: int = 64) -> torch.Tensor:
     """CAMERAS map (see ``cameras_maps``)."""
     return cameras_maps(model, images, target, layer, num_scales, max_scale, scales,
-                        only_agreeing_scales, normalize, batch_size)
+                        only_agreeing_scales, normalize, batch_size,
+                        channel_chunk=channel_chunk)
