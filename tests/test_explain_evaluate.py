@@ -199,3 +199,36 @@ def test_sanity_check_rows_cover_every_layer_and_image():
     assert len(rows) == 4 * 2
     assert {r["layer"] for r in rows} == {"features.0", "features.3", "features.6", "head"}
     assert all(-1.0 <= r["spearman"] <= 1.0 for r in rows)
+
+
+# ---------------------------------------------------------------- resolution and the suite
+
+
+def test_fine_detail_separates_upsampled_coarse_maps_from_pixel_detail():
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(0)
+    coarse = F.interpolate(torch.rand(2, 1, 8, 8, generator=gen), size=(64, 64),
+                           mode="bilinear", align_corners=False)[:, 0]
+    fine = torch.rand(2, 64, 64, generator=gen)
+    assert (ev.fine_detail(coarse, cell=8) < 0.25).all()
+    assert (ev.fine_detail(fine, cell=8) > 0.9).all()
+    assert math.isnan(ev.fine_detail(torch.ones(1, 16, 16), cell=4).item())
+
+
+def test_paired_comparison_verdicts_follow_the_metric_direction():
+    import pandas as pd
+
+    from qbench.explain.evaluate.suite import compare, summarize
+
+    rows = pd.DataFrame(
+        [{"model": "m", "method": meth, "image": i, "metric": "deletion_auc_zero",
+          "value": base + 0.01 * (i % 3)}
+         for i in range(20) for meth, base in (("a", 0.2), ("b", 0.5))])
+    c = compare(rows, "m", "a", "b", "deletion_auc_zero", higher_is_better=False)
+    assert c["verdict"] == "better" and c["diff"] == pytest.approx(-0.3)
+    assert c["low"] == pytest.approx(-0.3) and c["high"] == pytest.approx(-0.3)
+    assert compare(rows, "m", "a", "b", "deletion_auc_zero", True)["verdict"] == "worse"
+    s = summarize(rows)
+    a = s[s["method"] == "a"].iloc[0]
+    assert a["low"] <= a["value"] <= a["high"] and a["n"] == 20

@@ -12,6 +12,7 @@ class_distortion         CDS = log(KL_t/KL_nt + 1); kl_nontarget     higher CDS 
 gini                     sparseness of |map|                         higher
 entropy                  complexity of |map| (normalised)            lower
 total_variation          roughness of the normalised map             lower
+fine_detail              spectral share finer than the CAM grid      higher (resolution)
 sanity_check             similarity after parameter randomisation    lower
 =======================  ==========================================  ======================
 
@@ -20,7 +21,13 @@ sanity_check             similarity after parameter randomisation    lower
 
 from __future__ import annotations
 
-from qbench.explain.evaluate.complexity import entropy, gini, minmax, total_variation
+from qbench.explain.evaluate.complexity import (
+    entropy,
+    fine_detail,
+    gini,
+    minmax,
+    total_variation,
+)
 from qbench.explain.evaluate.faithfulness import (
     GameResult,
     bernoulli_kl,
@@ -43,12 +50,13 @@ from qbench.explain.evaluate.randomisation import (
 DIRECTIONS: dict[str, bool] = {  # metric -> higher is better
     "pointing_game": True, "energy_pointing_game": True, "deletion_auc": False,
     "insertion_auc": True, "cds": True, "kl_nontarget": False, "kl_target": True,
-    "gini": True, "entropy": False, "total_variation": False,
+    "gini": True, "entropy": False, "total_variation": False, "fine_detail": True,
     "spearman": False, "spearman_abs": False, "ssim": False, "hog": False,
 }
 
 __all__ = ["DIRECTIONS", "GameResult", "bernoulli_kl", "class_distortion", "delete_top",
-           "deletion_auc", "deletion_insertion", "energy_pointing_game", "entropy", "gini",
+           "deletion_auc", "deletion_insertion", "energy_pointing_game", "entropy", "fine_detail",
+           "gini",
            "insertion_auc", "map_similarity", "minmax", "parameter_layers", "pixel_ranks",
            "pointing_game", "randomize_layer_", "randomized_models", "sanity_check",
            "total_variation"]

@@ -6,6 +6,8 @@
   divided by log(H·W) when ``normalized`` (0 = one pixel, 1 = uniform). Lower = simpler.
 * :func:`total_variation` -- roughness: mean absolute difference between neighbouring pixels
   of the min-max normalised map. Lower = smoother.
+* :func:`fine_detail` -- a resolution proxy: the share of the map's spectral energy finer than
+  a given grid (e.g. the CAM layer's). Higher = finer detail.
 
 All return Tensor[N]; an all-zero map gives NaN for gini and entropy (no distribution).
 """
@@ -53,3 +55,24 @@ def total_variation(maps: torch.Tensor) -> torch.Tensor:
     dv = (m[:, 1:, :] - m[:, :-1, :]).abs().flatten(1)
     dh = (m[:, :, 1:] - m[:, :, :-1]).abs().flatten(1)
     return torch.cat([dv, dh], 1).mean(1)
+
+
+def fine_detail(maps: torch.Tensor, cell: float) -> torch.Tensor:
+    """Per-image share of the map's spectral energy finer than a grid of ``cell`` px.
+
+    A resolution proxy: the min-max normalised, mean-removed map's power spectrum is split at
+    the Nyquist frequency of a ``cell``-px grid (1 / (2·cell) cycles/px, per axis, Chebyshev
+    radius); the share above it is detail that a map computed on that grid and upsampled
+    cannot carry except through its interpolation kernel. For CAM methods, ``cell`` = input
+    side / CAM-layer side. Higher = finer detail; NaN for a constant map.
+    """
+    m = minmax(maps).double()
+    m = m - m.mean((1, 2), keepdim=True)
+    power = torch.fft.fft2(m).abs() ** 2
+    h, w = m.shape[1:]
+    fy = torch.fft.fftfreq(h, dtype=torch.float64).abs()[:, None]
+    fx = torch.fft.fftfreq(w, dtype=torch.float64).abs()[None, :]
+    high = torch.maximum(fy.expand(h, w), fx.expand(h, w)) > 1.0 / (2.0 * cell)
+    total = power.flatten(1).sum(1)
+    share = (power * high).flatten(1).sum(1) / total.clamp(min=1e-300)
+    return torch.where(total > 1e-20, share, torch.full_like(share, float("nan"))).float()
