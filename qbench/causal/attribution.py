@@ -10,7 +10,8 @@ HistGradientBoosting, which captures the corruption x severity interaction); the
 explicitly because ``gcm.auto.assign_causal_mechanisms``' model selection took ~30 s per node
 on 2 cores (``auto=True`` uses it). Fitted on a seeded subsample of rows,
 and ``gcm.arrow_strength`` (``num_samples`` samples of the conditional, at most ``max_runs``
-runs, tolerance 2%, defaults 500 / 40 to keep a study short) measures each arrow factor -> outcome: the change in the outcome's
+runs, tolerance 2%, defaults 500 / 40 to keep a study short; one OpenMP thread, since
+gradient boosting's thread pool thrashes on a shared 2-core machine) measures each arrow factor -> outcome: the change in the outcome's
 variance when the arrow is removed (the parent replaced by samples from its marginal). Shares
 (strength / sum over the outcome's three arrows) make outcomes comparable: a metric aligned
 with accuracy puts its weight on the same factors as accuracy.
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from qbench.causal.frame import (
     ACCURACY,
@@ -75,7 +77,7 @@ def arrow_strengths(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]],
             continue
         gcm.util.general.set_random_seed(seed + k)
         scm = gcm.StructuralCausalModel(factor_graph([outcome]))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
             warnings.simplefilter("ignore")
             if auto:
                 gcm.auto.assign_causal_mechanisms(scm, data,

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from qbench.causal import bootstrap as bs
@@ -116,6 +117,15 @@ def estimate_effects(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]],
     outcomes += [(col, "model", True, True) for col in task_columns(df).values()]
     outcomes += [(m, "metric", higher_is_better(info, m), False) for m in metrics
                  if not is_full_reference(info, m)]
+    with threadpool_limits(limits=1):  # BLAS thread pools thrash on a shared 2-core machine
+        return _estimate(df, info, metrics, outcomes, conds, refute_accuracy_severities,
+                         refute_metric_severities, refute_metric_max, num_simulations,
+                         refute_items, n_boot, seed, progress)
+
+
+def _estimate(df, info, metrics, outcomes, conds, refute_accuracy_severities,
+              refute_metric_severities, refute_metric_max, num_simulations, refute_items,
+              n_boot, seed, progress) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     metric_pairs = [(name, c) for name, kind, _, _ in outcomes if kind == "metric"
                     for c in conds if refute_metric_severities is None

@@ -1,0 +1,117 @@
+"""All analyses of one sweep table, written as Parquet tables a report reads (no recomputation).
+
+:func:`analyze` writes into ``out``:
+
+* ``table.parquet`` -- the sweep's wide table (the input, for the record);
+* ``means.parquet`` -- each outcome's mean *as stored* per condition (clean included), CIs;
+* ``profiles.parquet`` -- oriented change vs clean per condition (metrics and accuracy), CIs,
+  and ``z``: the change in units of the outcome's standard deviation over all rows;
+* ``effects.parquet`` -- DoWhy effects with refuter p-values (:mod:`qbench.causal.effects`);
+* ``alignment.parquet``, ``auroc.parquet`` -- per (metric, target) with CIs
+  (:mod:`qbench.causal.alignment`);
+* ``comparisons.parquet`` -- each task-aligned metric minus the best conventional metric
+  (alignment and AUROC), paired cluster-bootstrap CIs;
+* ``attribution.parquet`` -- gcm arrow strengths (:mod:`qbench.causal.attribution`);
+* ``graph.gml`` -- the stated causal graph; ``metrics.json`` -- each metric's recorded info
+  and category (``task-aligned`` or ``conventional``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qbench.atomic import atomic_write
+from qbench.causal.alignment import Alignment, WithinContentAUROC, condition_means
+from qbench.causal.attribution import arrow_strengths
+from qbench.causal.effects import estimate_effects
+from qbench.causal.frame import (
+    ACCURACY,
+    higher_is_better,
+    metric_columns,
+    oriented,
+    task_columns,
+    with_accuracy,
+)
+from qbench.causal.graph import stated_graph, write_gml
+
+ALIGNED = ("proxy-confidence", "tg-iqa")
+
+
+def _write(df: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, lambda f: df.to_parquet(f, index=False))
+
+
+def category(metric: str, aligned: Sequence[str] = ALIGNED) -> str:
+    return "task-aligned" if metric in aligned else "conventional"
+
+
+def analyze(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]], out: str | Path, *,
+            metrics: Sequence[str] | None = None, aligned: Sequence[str] = ALIGNED,
+            n_boot: int = 1000, seed: int = 0,
+            refute_accuracy_severities: Sequence[int] | None = (3, 5),
+            refute_metric_severities: Sequence[int] | None = (5,),
+            refute_metric_max: int | None = 40, num_simulations: int = 10,
+            gcm_rows: int = 2000, progress: bool = True) -> dict[str, pd.DataFrame]:
+    """Run every analysis on the sweep table ``df`` and write the tables into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    df = with_accuracy(df)
+    metrics = [m for m in (metrics if metrics is not None else metric_columns(df))
+               if m in df and df[m].notna().any()]
+    say = print if progress else (lambda *a, **k: None)
+    tables: dict[str, pd.DataFrame] = {"table": df}
+    say(f"analysis: {len(df)} rows, {df['item'].nunique()} items, {len(metrics)} metrics")
+    tables["means"] = condition_means(df, [ACCURACY, *task_columns(df).values(), *metrics],
+                                      n_boot=n_boot, seed=seed)
+    align = Alignment(df, info, metrics, n_boot=n_boot, seed=seed)
+    prof = align.profile_table()
+    sd = {m: float(np.nanstd(oriented(df[m], higher_is_better(info, m)))) for m in metrics}
+    sd.update({t: 1.0 for t in align.targets})
+    scale = prof["outcome"].map(sd).replace(0.0, np.nan)
+    for col in ("change", "low", "high"):
+        prof[f"z_{col}" if col != "change" else "z"] = prof[col] / scale
+    tables["profiles"] = prof
+    tables["alignment"] = align.table()
+    say("analysis: alignment done; AUROC")
+    auroc = WithinContentAUROC(df, info, metrics, n_boot=n_boot, seed=seed)
+    tables["auroc"] = auroc.table()
+    for name in ("alignment", "auroc"):
+        tables[name]["category"] = tables[name]["metric"].map(lambda m: category(m, aligned))
+    tables["comparisons"] = _comparisons(tables, align, auroc, metrics, aligned)
+    say("analysis: DoWhy effects and refuters")
+    tables["effects"] = estimate_effects(
+        df, info, metrics, refute_accuracy_severities=refute_accuracy_severities,
+        refute_metric_severities=refute_metric_severities, refute_metric_max=refute_metric_max,
+        num_simulations=num_simulations, n_boot=n_boot, seed=seed, progress=progress)
+    tables["effects"]["num_simulations"] = num_simulations
+    say("analysis: gcm arrow strengths")
+    tables["attribution"] = arrow_strengths(df, info, metrics, max_rows=gcm_rows, seed=seed)
+    for name, t in tables.items():
+        _write(t, out / f"{name}.parquet")
+    write_gml(stated_graph([ACCURACY, *metrics]), out / "graph.gml")
+    meta = {m: {**dict(info.get(m, {})), "category": category(m, aligned)} for m in metrics}
+    atomic_write(out / "metrics.json", json.dumps(meta, indent=2, default=str).encode())
+    return tables
+
+
+def _comparisons(tables: dict[str, pd.DataFrame], align: Alignment, auroc: WithinContentAUROC,
+                 metrics: Sequence[str], aligned: Sequence[str]) -> pd.DataFrame:
+    """Each task-aligned metric minus the best conventional one (by point estimate)."""
+    rows = []
+    conventional = [m for m in metrics if m not in aligned]
+    for measure, obj, col in (("alignment", align, "alignment"), ("auroc", auroc, "auroc")):
+        t = tables[measure]
+        t = t[(t["target"] == ACCURACY) & t["metric"].isin(conventional)].dropna(subset=[col])
+        if t.empty:
+            continue
+        best = str(t.sort_values(col, ascending=False)["metric"].iloc[0])
+        for a in aligned:
+            if a in metrics:
+                rows.append({"measure": measure, **obj.difference(a, best)})
+    return pd.DataFrame(rows)
