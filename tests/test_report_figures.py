@@ -164,3 +164,11 @@ def test_heatmap_places_values_and_leaves_missing_cells_blank():
     assert fig.data[0].customdata[0][1] == "a · y: 0.50 (n=4)"
     with pytest.raises(ValueError, match="more than one"):
         F.heatmap(pd.concat([df, df]), row="method", col="check", value="v")
+
+
+def test_severity_curves_legend_lists_each_series_once_even_if_missing_in_the_first_panel():
+    df = _curves()
+    df = df[~((df.corruption == "blur") & (df.series == "ssim"))]
+    fig = F.severity_curves(df)
+    legend = [t.name for t in fig.data if t.showlegend]
+    assert sorted(legend) == ["psnr", "ssim"]

@@ -121,6 +121,7 @@ def severity_curves(df: pd.DataFrame, *, x: str = "severity", y: str = "value",
         rows, cols = 1, 1
         fig = go.Figure()
     owner: list[int] = []  # facet index of each trace (for the dropdown)
+    in_legend: set = set()  # facet mode: each series once, wherever it first appears
     for i, f in enumerate(facets):
         sub = df if f is None else df[df[facet] == f]
         pos = {"row": i // cols + 1, "col": i % cols + 1} if mode == "facet" else {}
@@ -145,9 +146,10 @@ def severity_curves(df: pd.DataFrame, *, x: str = "severity", y: str = "value",
             fig.add_trace(go.Scatter(
                 x=g[x], y=g[y], mode="lines+markers", name=str(s), legendgroup=str(s),
                 line={"color": colour(k)}, text=hover, hovertemplate="%{text}<extra></extra>",
-                showlegend=(i == 0) or mode == "dropdown",
+                showlegend=mode == "dropdown" or s not in in_legend,
                 visible=bool(mode == "facet" or i == 0)), **pos)
             owner.append(i)
+            in_legend.add(s)
     if mode == "dropdown" and facet:
         buttons = [{"label": str(f), "method": "update",
                     "args": [{"visible": [o == i for o in owner]}, {"title.text": title or str(f)}]}
