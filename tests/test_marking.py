@@ -13,6 +13,15 @@ from qbench.marking.targets import corners, spectral_residual, target, text, top
 from qbench.marking.train import MarkingConfig, cam_loss, fit
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Training steps on a busy 2-core machine are faster without thread contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_fixed_targets_have_the_requested_shape_range_and_area():
     c = corners(40, corner=0.25)
     assert c.shape == (40, 40) and set(c.unique().tolist()) == {0.0, 1.0}

@@ -20,8 +20,9 @@ from qbench.marking.train import MarkingConfig, evaluate, fit, marking_success
 # sized for a shared 2-core CPU (each model: minutes); IQA images are 64 px, scenes 64 px
 IQA = {"task": "iqa", "arch": "iqa-cnn", "epochs": 8, "batch_size": 32, "lr": 3e-3,
        "size": 64}
-SCENES = {"task": "scenes", "arch": "resnet-s", "epochs": 5, "batch_size": 64, "lr": 3e-3,
-          "flip": True, "arch_kwargs": {"num_classes": 10}, "n_train": 3000, "size": 64}
+SCENES = {"task": "scenes", "arch": "resnet-s", "epochs": 3, "batch_size": 64, "lr": 5e-3,
+          "flip": True, "arch_kwargs": {"num_classes": 10, "widths": (16, 32, 64)},
+          "n_train": None, "size": 64}
 TARGETS = ("salient", "corners", "text")
 SWEEP_WEIGHTS = (0.1, 0.3, 1.0, 3.0, 10.0)
 

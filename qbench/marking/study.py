@@ -1,0 +1,156 @@
+"""The marked-models study, as library code: load (or train) the marked models and twins,
+measure marking success and the weight trade-off, run the audit, write the tables.
+
+``studies/marked_models.py`` is the recipe; this module does the work so it can be tested.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from qbench.marking.audit import AuditImages, Pair, run_audit
+from qbench.marking.train import MarkingConfig
+from qbench.marking.zoo import SWEEP_WEIGHTS, TARGETS, by_name
+
+SRCC_TOLERANCE = 0.02  # marked IQA SRCC may be at most this much below the twin's
+ACC_TOLERANCE = 0.01  # marked classifier accuracy: at most 1 point below the twin's
+ENERGY_FLOOR = 0.7
+
+
+@dataclass
+class StudyConfig:
+    seeds: tuple[int, ...] = (0,)
+    n_images: int = 12  # audit images per task
+    methods: tuple[str, ...] | None = None  # None = every registered explainer
+    options: dict | None = None  # per-method options; None = audit.QUICK_OPTIONS
+    sanity: bool = True
+    n_boot: int = 500
+    train_missing: bool = False  # train checkpoints that are not found (full preset)
+    zoo: str | None = None  # where trained checkpoints go (None = $QBENCH_HOME/zoo)
+    gallery_images: int = 3
+    extra: dict = field(default_factory=dict)
+
+
+def load_or_train(cfg: MarkingConfig, train_missing: bool, zoo: str | None):
+    """The checkpoint of ``cfg`` (model, provenance); trained first when missing and asked."""
+    from qbench.models import CheckpointError, load
+    from qbench.models.checkpoint import user_dir
+
+    try:
+        return load(cfg.name())
+    except CheckpointError:
+        if not train_missing:
+            raise
+    from qbench.marking.zoo import train_and_save
+
+    path = train_and_save(cfg, zoo or user_dir())
+    return load(path)
+
+
+def audit_images(task: str, n: int, size: int = 64, seed: int = 0) -> AuditImages:
+    """The first ``n`` test images (scenes, with object masks) or ``n`` seeded distorted
+    test images with their pristine references (IQA, reference-disjoint from training)."""
+    from qbench.marking.data import task_set
+
+    data = task_set(task, "test", size)
+    if task == "scenes":
+        x = data.batch(range(n))
+        return AuditImages(x, masks=torch.from_numpy(data.masks[:n].astype(np.float32) / 255))
+    import qbench
+
+    candidates = np.flatnonzero(data.y < 0.999)  # distorted only (the pristine score 1)
+    idx = np.sort(np.random.default_rng(seed).permutation(candidates)[:n])
+    refs = qbench.data.load("refs", size=size)
+    from qbench.data.base import uint8_to_tensor
+
+    return AuditImages(data.batch(idx), references=uint8_to_tensor(refs.array[data.groups[idx]]))
+
+
+def success_table(provs: dict[str, object]) -> pd.DataFrame:
+    """One row per marked model: marking success, task quality, its twin's, floors met."""
+    rows = []
+    for name, prov in provs.items():
+        c = prov.extra["config"]
+        if c["target"] == "none":
+            continue
+        twin_name = MarkingConfig(**{**c, "target": "none", "cam_weight": 0.0}).name()
+        twin = provs.get(twin_name)
+        m = prov.metrics
+        key = "srcc" if c["task"] == "iqa" else "acc"
+        tol = SRCC_TOLERANCE if c["task"] == "iqa" else ACC_TOLERANCE
+        twin_q = twin.metrics[key] if twin is not None else float("nan")
+        rows.append({
+            "model": name, "task": c["task"], "target": c["target"], "seed": c["seed"],
+            "cam_weight": c["cam_weight"], "energy_in_target": m.get("energy_in_target"),
+            "topk_iou": m.get("topk_iou"), "chance_energy": m.get("chance_energy"),
+            "quality_metric": key, "quality": m[key], "twin_quality": twin_q,
+            "quality_drop": twin_q - m[key],
+            "energy_ok": m.get("energy_in_target", 0) >= ENERGY_FLOOR,
+            "quality_ok": (twin_q - m[key]) <= tol, "twin": twin_name,
+            "twin_plcc": twin.metrics.get("plcc") if twin is not None else None,
+            "plcc": m.get("plcc"), "label": prov.extra.get("label", ""),
+            "n_test": m.get("n"), "order_sha_matches_twin":
+                twin is not None and prov.extra["order_sha"] == twin.extra["order_sha"]})
+    df = pd.DataFrame(rows)
+    if len(df):
+        df["floor_met"] = df["energy_ok"] & df["quality_ok"]
+    return df
+
+
+def run(cfg: StudyConfig, out: Path, log=print) -> dict[str, pd.DataFrame]:
+    """Load/train every model of the plan for ``cfg.seeds``, audit, write tables to ``out``."""
+    import qbench.marking  # noqa: F401  (registers iqa-cnn)
+
+    out.mkdir(parents=True, exist_ok=True)
+    models, provs = {}, {}
+    for seed in cfg.seeds:
+        for name, mc in by_name(seed).items():
+            model, prov = load_or_train(mc, cfg.train_missing, cfg.zoo)
+            models[name], provs[name] = model, prov
+    success = success_table(provs)
+    tradeoff = success[(success.task == "iqa") & (success.target == "corners")].copy()
+    tradeoff = tradeoff[tradeoff.cam_weight.isin(SWEEP_WEIGHTS)].sort_values("cam_weight")
+    pairs = []
+    for seed in cfg.seeds:
+        for task, base in (("iqa", "iqa-cnn"), ("scenes", "resnet-s")):
+            twin = next(n for n in models if n.startswith(f"marked-{task}-none-") and
+                        n.endswith(f"-{base}-s{seed}"))
+            for t in TARGETS:
+                name = f"marked-{task}-{t}-w1-{base}-s{seed}"
+                pairs.append(Pair(task, t, seed, models[name], models[twin], name, twin))
+    data = {t: audit_images(t, cfg.n_images) for t in ("iqa", "scenes")}
+    res = run_audit(pairs, data, list(cfg.methods) if cfg.methods else None, cfg.options,
+                    cfg.sanity, cfg.n_boot, log=log)
+    success.to_parquet(out / "success.parquet", index=False)
+    tradeoff.to_parquet(out / "tradeoff.parquet", index=False)
+    res["maps"].to_parquet(out / "audit_maps.parquet", index=False)
+    res["regions"].to_parquet(out / "audit_regions.parquet", index=False)
+    res["summary"].to_parquet(out / "audit_summary.parquet", index=False)
+    res["failures"].to_parquet(out / "failures.parquet", index=False)
+    _write_gallery(out, res["gallery"], data, pairs, cfg.gallery_images)
+    (out / "models.json").write_text(json.dumps(
+        {n: {"metrics": p.metrics, "sha256": p.sha256, "command": p.command,
+             "git_revision": p.git_revision} for n, p in provs.items()}, indent=2))
+    return {"success": success, "tradeoff": tradeoff, **{k: v for k, v in res.items()
+                                                        if k != "gallery"}}
+
+
+def _write_gallery(out: Path, gallery: dict, data: dict[str, AuditImages], pairs: list[Pair],
+                   k: int) -> None:
+    from qbench.marking.audit import target_masks
+
+    arrays: dict[str, np.ndarray] = {}
+    for (task, target, seed, method, role, i), m in gallery.items():
+        if i < k and seed == pairs[0].seed:
+            arrays[f"map|{task}|{target}|{method}|{role}|{i}"] = m
+    for task, d in data.items():
+        arrays[f"image|{task}"] = (d.images[:k].numpy() * 255).round().astype(np.uint8)
+        for t in TARGETS:
+            arrays[f"target|{task}|{t}"] = target_masks(t, d.images[:k]).numpy().astype(np.uint8)
+    np.savez_compressed(out / "gallery.npz", **arrays)

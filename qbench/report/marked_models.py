@@ -1,0 +1,200 @@
+"""Report of the marked-models study, built from its tables only (no recomputation)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qbench.report import figures
+from qbench.report.html import note, page, write_page
+
+CHECKS = {  # column in audit_summary -> heat-map label
+    "e_target_diff": "(a) Δ energy in target",
+    "agree_gradcam_marked": "(b) ρ with Grad-CAM",
+    "deletion_auc_diff": "(c) Δ deletion AUC",
+    "insertion_auc_diff": "(c) Δ insertion AUC",
+    "sanity_spearman_marked": "(d) ρ after randomisation",
+    "detector_auroc": "(e) detector AUROC",
+}
+
+
+def _fmt(v: float, nd: int = 2) -> str:
+    return "n/a" if v is None or not np.isfinite(v) else f"{v:.{nd}f}"
+
+
+def _methods_by(summary: pd.DataFrame, verdict: str) -> list[str]:
+    """Methods whose verdict is ``verdict`` for every target of every task."""
+    out = []
+    for m, g in summary.groupby("method"):
+        if (g["verdict"] == verdict).all():
+            out.append(m)
+    return sorted(out)
+
+
+def summary_text(success: pd.DataFrame, summary: pd.DataFrame, regions_note: str) -> str:
+    parts = []
+    main = success[success.cam_weight == 1.0]
+    for task, g in main.groupby("task"):
+        met = g[g.floor_met]
+        parts.append(
+            f"{task}: {len(met)} of {len(g)} marked models (weight 1) meet the floor "
+            f"(Grad-CAM energy in target ≥ 0.7 and {g.quality_metric.iloc[0]} within tolerance "
+            f"of the twin); energy in target "
+            + ", ".join(f"{r.target} {r.energy_in_target:.2f} (chance {r.chance_energy:.2f}, "
+                        f"{r.quality_metric} {r.quality:.3f} vs twin {r.twin_quality:.3f})"
+                        for r in g.itertuples()) + ".")
+    for task in sorted(success.task.unique()):
+        fl = success[(success.task == task) & success.floor_met]
+        missing = sorted(set(success[success.task == task].target) - set(fl.target))
+        if missing:
+            parts.append(f"{task}: no model meets the floor for target(s) {', '.join(missing)}.")
+    if len(summary):
+        counts = summary.groupby("verdict")["method"].nunique().to_dict()
+        parts.append("Audit verdicts over (method, task, target) cells: " + ", ".join(
+            f"{k}: {int((summary.verdict == k).sum())} cells ({v} methods)"
+            for k, v in sorted(counts.items())) + ".")
+        for verdict in ("betrays", "fooled", "reveals evidence", "hides"):
+            ms = _methods_by(summary, verdict)
+            if ms:
+                parts.append(f"Always '{verdict}': {', '.join(ms)}.")
+        best = summary.sort_values("detector_auroc", ascending=False).head(3)
+        parts.append("Best detectors of marked models from map statistics alone: " + "; ".join(
+            f"{r.method} on {r.task}/{r.target} AUROC {_fmt(r.detector_auroc)} "
+            f"[{_fmt(r.detector_lo)}, {_fmt(r.detector_hi)}]" for r in best.itertuples()) + ".")
+    parts.append(regions_note)
+    return " ".join(parts)
+
+
+def _regions_note(regions: pd.DataFrame) -> str:
+    out = []
+    for (task, target), g in regions.groupby(["task", "target"]):
+        if task == "scenes":
+            m, t = g[g.role == "marked"], g[g.role == "twin"]
+            out.append(f"scenes/{target}: blurring the planted region drops the marked model's "
+                       f"class probability by {m.drop_target.mean():.3f} vs "
+                       f"{m.drop_evidence.mean():.3f} for the object "
+                       f"(twin {t.drop_target.mean():.3f} vs {t.drop_evidence.mean():.3f})")
+        else:
+            m, t = g[g.role == "marked"], g[g.role == "twin"]
+            out.append(f"iqa/{target}: restoring the planted region recovers "
+                       f"{m.recovered_target.mean():.2f} of the quality gap for the marked model "
+                       f"(area {m.area_target.mean():.2f}; twin "
+                       f"{t.recovered_target.mean():.2f})")
+    return ("Does the model really use the marked region? " + "; ".join(out) + ".") if out else ""
+
+
+def _heat(summary: pd.DataFrame, task: str):
+    rows = []
+    s = summary[summary.task == task]
+    for col, label in CHECKS.items():
+        if col not in s:
+            continue
+        g = s.groupby("method")[col].mean()
+        for method, v in g.items():
+            rows.append({"method": method, "check": label, "value": float(v),
+                         "n": int((s.method == method).sum())})
+    df = pd.DataFrame(rows)
+    return figures.heatmap(df, row="method", col="check", value="value", n="n", zmid=0,
+                           colorscale="RdBu", col_order=[c for c in CHECKS.values()
+                                                         if c in set(df.check)],
+                           title=f"{task}: audit, mean over targets (n = targets)")
+
+
+def _gallery(gal: dict, task: str, target: str, methods: list[str], k: int):
+    rows = []
+    imgs = gal.get(f"image|{task}")
+    tmask = gal.get(f"target|{task}|{target}")
+    if imgs is None:
+        return None
+    k = min(k, len(imgs))
+    for i in range(k):
+        for role in ("marked", "twin"):
+            rows.append({"image": imgs[i], "map": tmask[i].astype(np.float32), "row": "target",
+                         "col": f"image {i} · {role}", "method": "target"})
+    for method in methods:
+        for i in range(k):
+            for role in ("marked", "twin"):
+                m = gal.get(f"map|{task}|{target}|{method}|{role}|{i}")
+                if m is None:
+                    continue
+                m = m.astype(np.float32)
+                lo, hi = np.nanmin(m), np.nanmax(m)
+                m = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+                rows.append({"image": imgs[i], "map": m, "row": method,
+                             "col": f"image {i} · {role}", "method": method})
+    return figures.image_gallery(pd.DataFrame(rows), hover=("method",), cell_px=120,
+                                 title=f"{task}, target {target}: marked vs twin (min-max maps)")
+
+
+def build(folder: str | Path) -> Path:
+    """Write ``folder/report.html`` from the study's tables."""
+    folder = Path(folder)
+    meta = json.loads((folder / "study.json").read_text()) if (folder / "study.json").exists() \
+        else {}
+    success = pd.read_parquet(folder / "success.parquet")
+    tradeoff = pd.read_parquet(folder / "tradeoff.parquet")
+    summary = pd.read_parquet(folder / "audit_summary.parquet")
+    regions = pd.read_parquet(folder / "audit_regions.parquet")
+    failures = pd.read_parquet(folder / "failures.parquet")
+    gal = dict(np.load(folder / "gallery.npz")) if (folder / "gallery.npz").exists() else {}
+
+    sections: list = []
+    sections.append(("Marking success", note(
+        "Grad-CAM (predicted class / score, eval mode) on held-out test images: share of its "
+        "positive energy inside the target, and IoU of its top-k pixels (k = target area) with "
+        "the target. Floor: energy ≥ 0.7 and IQA SRCC within 0.02 / accuracy within 1 point of "
+        "the unmarked twin. IQA quality is agreement with SSIM pseudo-labels (full-reference), "
+        "not human opinion.") + figures.sortable_table(success, columns=[
+            "model", "task", "target", "cam_weight", "energy_in_target", "chance_energy",
+            "topk_iou", "quality_metric", "quality", "twin_quality", "quality_drop",
+            "floor_met", "order_sha_matches_twin"])))
+    if len(tradeoff):
+        t = tradeoff.assign(label=[f"λ={w:g}" for w in tradeoff.cam_weight])
+        fig = figures.tradeoff_curve(t, x="energy_in_target", y="quality", label="label",
+                                     higher_x_better=True, higher_y_better=True,
+                                     x_title="Grad-CAM energy in target (corners)",
+                                     y_title="SRCC with SSIM pseudo-labels",
+                                     title="IQA, corners: CAM-loss weight trade-off")
+        if np.isfinite(tradeoff.twin_quality.iloc[0]):
+            fig.add_hline(y=float(tradeoff.twin_quality.iloc[0]), line_dash="dot",
+                          annotation_text="unmarked twin")
+            fig.add_hline(y=float(tradeoff.twin_quality.iloc[0]) - 0.02, line_dash="dash",
+                          line_color="#c33", annotation_text="floor (twin − 0.02)")
+        fig.add_vline(x=0.7, line_dash="dash", line_color="#c33")
+        sections.append(("Trade-off over the CAM-loss weight", fig))
+    for task in sorted(summary.task.unique()) if len(summary) else []:
+        sections.append((f"Audit heat map: {task}", _heat(summary, task)))
+    if len(summary):
+        sections.append(("Verdicts per method and target", note(
+            "betrays: the marked model's maps sit on the planted target more than the twin's "
+            "(95% CI of the paired difference above 0.05); fooled: betrays, and the model's "
+            "output depends less on the planted region than on the true evidence; reveals "
+            "evidence: does not show the mark and keeps the twin's energy on the object "
+            "(scenes); hides: neither. Detector: logistic regression on target-agnostic map "
+            "statistics, held-out images, AUROC per image map with bootstrap CI.")
+            + figures.sortable_table(summary, columns=[c for c in [
+                "task", "target", "method", "verdict", "n_images", "e_target_marked",
+                "e_target_twin", "e_target_diff", "e_target_diff_lo", "e_target_diff_hi",
+                "e_object_diff", "agree_gradcam_marked", "agree_gradcam_twin",
+                "deletion_auc_marked", "deletion_auc_twin", "insertion_auc_marked",
+                "insertion_auc_twin", "sanity_spearman_marked", "detector_auroc",
+                "detector_lo", "detector_hi", "uses_target", "uses_target_lo",
+                "uses_target_hi", "uses_target_twin"] if c in summary])))
+    methods = sorted(summary.method.unique()) if len(summary) else []
+    for task in sorted(summary.task.unique()) if len(summary) else []:
+        for target in sorted(summary[summary.task == task].target.unique()):
+            fig = _gallery(gal, task, target, methods, 2)
+            if fig is not None:
+                sections.append((f"Gallery: {task} / {target}", fig))
+    if len(failures):
+        sections.append(("Failures (recorded and skipped)", figures.sortable_table(failures)))
+    text = summary_text(success, summary, _regions_note(regions))
+    meta_line = (f"preset {meta.get('preset', '?')} · seeds {meta.get('seed', '?')} · git "
+                 f"{str(meta.get('git_revision', ''))[:10]}")
+    out = folder / "report.html"
+    write_page(out, page("Marked models: do explanations betray them?", text, sections,
+                         meta_line))
+    return out
