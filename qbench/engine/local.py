@@ -75,31 +75,33 @@ def _run_jobs(jobs: Sequence[tuple[Metric, torch.Tensor, torch.Tensor | None,
                                    torch.Tensor | None]], workers: int) -> list[list[float | str]]:
     """Score every (metric, images, refs, labels) job; thread-safe metrics run side by side.
 
-    On CPU one call with many intra-op threads scales poorly on small images and collapses when
-    the cores are shared, so with ``workers`` > 1 each thread-safe metric (``thread_safe``
-    attribute) runs in its own worker thread with ONE intra-op thread, several metrics at once.
-    One intra-op thread also makes every value independent of the machine's core count. Other
-    metrics run afterwards in the calling thread, unchanged.
+    Every call runs with ONE intra-op thread, so a value never depends on the machine's core
+    count or on the engine (local or Ray) that computed it. Parallelism comes from running
+    metrics side by side instead: with ``workers`` > 1 each thread-safe metric (``thread_safe``
+    attribute) gets a worker thread. On CPU this is also faster: one call with many intra-op
+    threads scales poorly on small images and collapses when the cores are shared. Metrics
+    that do not declare ``thread_safe`` run one after another in the calling thread.
     """
     results: list[list[float | str] | None] = [None] * len(jobs)
     pooled = [k for k, job in enumerate(jobs) if workers > 1 and getattr(job[0], "thread_safe",
                                                                          False)]
-    if pooled:
-        def work(k: int) -> list[float | str]:
-            torch.set_num_threads(1)
-            return _score_chunked(*jobs[k])
 
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+    def work(k: int) -> list[float | str]:
+        torch.set_num_threads(1)  # per thread: threads started here inherit it
+        return _score_chunked(*jobs[k])
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if pooled:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 for k, out in zip(pooled, pool.map(work, pooled), strict=True):
                     results[k] = out
-        finally:
-            torch.set_num_threads(before)
-    for k, job in enumerate(jobs):
-        if results[k] is None:
-            results[k] = _score_chunked(*job)
+        for k in range(len(jobs)):
+            if results[k] is None:
+                results[k] = _score_chunked(*jobs[k])
+    finally:
+        torch.set_num_threads(before)
     return results  # type: ignore[return-value]
 
 
@@ -204,6 +206,58 @@ def _dataset_references(dataset: IQASet, items: Sequence[int], shape: torch.Size
     return out
 
 
+@dataclass
+class Unit:
+    """One batch of work: the items of one condition still to score, per metric name."""
+
+    cond: Condition
+    todo: dict[str, list[int]]
+
+
+def plan(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condition],
+         metrics: Sequence[Metric], seed: int, batch_size: int) -> tuple[list[Unit], int]:
+    """The units still to do in ``run`` (finished keys skipped) and how many keys are reused."""
+    done = store.done(run)
+    n = len(dataset)
+    batches = [list(range(s, min(s + batch_size, n))) for s in range(0, n, batch_size)]
+    units, reused = [], 0
+    for cond in conditions:
+        for idx in batches:
+            todo = {m.info.name: [i for i in idx if (
+                dataset.key, dataset.item_ids[i], cond.corruption, cond.severity, seed,
+                m.info.name) not in done] for m in active_metrics(dataset, cond, metrics)}
+            reused += sum(len(idx) - len(v) for v in todo.values())
+            if any(todo.values()):
+                units.append(Unit(cond, todo))
+    return units, reused
+
+
+def active_metrics(dataset: ImageSet, cond: Condition, metrics: Sequence[Metric]
+                   ) -> list[Metric]:
+    """FR metrics sit out the clean condition of a dataset without references."""
+    return [m for m in metrics if not (cond.is_clean and m.info.kind == "FR"
+                                       and not has_references(dataset))]
+
+
+def run_unit(run: str, dataset: ImageSet, unit: Unit, metrics: Sequence[Metric], seed: int,
+             table: str | None, workers: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """Rows, failures and notes of one unit (what an engine worker computes)."""
+    notes: list[dict] = []
+    active = [m for m in active_metrics(dataset, unit.cond, metrics) if m.info.name in unit.todo]
+    rows, failures = _score_batch(run, dataset, unit.cond, unit.todo, active, seed, table,
+                                  workers, notes)
+    return rows, failures, notes
+
+
+def write_unit(store: Store, summary: ScoreSummary, rows: list[dict], failures: list[dict],
+               notes: list[dict]) -> None:
+    """Store one unit's results: notes, then values, then failures (each part atomic)."""
+    store.write_notes(notes)
+    summary.written += store.write_rows(rows)
+    kill_point("between-parts")
+    summary.failed += store.write_failures(failures)
+
+
 @guard.holding_run_lock
 def score(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condition],
           metrics: Sequence[Metric], seed: int = 0, table: str | None = None,
@@ -214,29 +268,8 @@ def score(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condit
     ``workers``: metrics scored side by side (default: the usable CPU cores, at most 8).
     """
     workers = workers or min(len(os.sched_getaffinity(0)), 8)
-    summary = ScoreSummary()
-    done = store.done(run)
-    n = len(dataset)
-    batches = [list(range(s, min(s + batch_size, n))) for s in range(0, n, batch_size)]
-    bar = tqdm(total=len(conditions) * len(batches), disable=not progress,
-               desc=f"scoring {dataset.key}", unit="batch")
-    for cond in conditions:
-        active = [m for m in metrics if not (cond.is_clean and m.info.kind == "FR"
-                                             and not has_references(dataset))]
-        for idx in batches:
-            bar.update(1)
-            todo = {m.info.name: [i for i in idx if (
-                dataset.key, dataset.item_ids[i], cond.corruption, cond.severity, seed,
-                m.info.name) not in done] for m in active}
-            summary.reused += sum(len(idx) - len(v) for v in todo.values())
-            if not any(todo.values()):
-                continue
-            notes: list[dict] = []
-            rows, failures = _score_batch(run, dataset, cond, todo, active, seed, table,
-                                          workers, notes)
-            store.write_notes(notes)
-            summary.written += store.write_rows(rows)
-            kill_point("between-parts")
-            summary.failed += store.write_failures(failures)
-    bar.close()
+    units, reused = plan(store, run, dataset, conditions, metrics, seed, batch_size)
+    summary = ScoreSummary(reused=reused)
+    for unit in tqdm(units, disable=not progress, desc=f"scoring {dataset.key}", unit="batch"):
+        write_unit(store, summary, *run_unit(run, dataset, unit, metrics, seed, table, workers))
     return summary
