@@ -397,6 +397,7 @@ def report_cmd(results_dir: str, all_reports: bool) -> None:
 
 
 # --- command groups contributed by subpackages: one line each, below this marker ---
+from qbench.marking.cli import marking_cmd; cli.add_command(marking_cmd)  # noqa: E402, E702, I001
 from qbench.causal.cli import aligned_cmd; cli.add_command(aligned_cmd)  # noqa: E402, E702, I001
 from qbench.doctor import doctor_cmd; cli.add_command(doctor_cmd)  # noqa: E402, E702, I001
 from qbench.rankiqa.cli import bench_rankiqa, rankiqa_cmd; cli.add_command(rankiqa_cmd); bench_cmd.add_command(bench_rankiqa)  # noqa: E402, E702, I001
