@@ -164,6 +164,7 @@ class TrainConfig:
     widths: tuple[int, ...] = (16, 32, 64, 96)
     clean_probability: float = 0.05
     corruptions: list[str] = field(default_factory=list)  # empty: the 19 ImageNet-C ones
+    data_options: dict = field(default_factory=dict)  # passed to data.load("scenes", ...)
 
 
 def imagenet_c_corruptions() -> list[str]:
@@ -179,7 +180,7 @@ def corrupted_split(split: str, n: int, cfg: TrainConfig, offset: int
     import qbench.corrupt as corrupt
     import qbench.data as data
 
-    ds = data.load("scenes", split=split)
+    ds = data.load("scenes", split=split, **cfg.data_options)
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + offset)
     idx = torch.randperm(len(ds), generator=gen)[:n].sort().values.numpy()
     names = cfg.corruptions or imagenet_c_corruptions()
