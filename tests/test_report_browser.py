@@ -182,16 +182,21 @@ def results(tmp_path_factory) -> dict[str, Path]:
     _write_synthetic_store(root / "demo", good="toy:good", bad="toy:bad")
     _write_tiny_real_board(root / "leaderboard")
     pages = {"scoring": root / "demo", "leaderboard": root / "leaderboard"}
+    errors: dict = {}  # a page that fails to build fails its own test below, not the module
     for study in _study_names():
-        module = importlib.import_module(f"qbench.report.{study}")
-        writer = getattr(module, "example", None) or _STUDY_FIXTURES.get(study)
-        if callable(writer):
-            folder = root / study / "tiny"
-            folder.mkdir(parents=True)
-            writer(folder)
+        folder = root / study / "tiny"
+        try:
+            module = importlib.import_module(f"qbench.report.{study}")
+            writer = getattr(module, "example", None) or _STUDY_FIXTURES.get(study)
+            if callable(writer):
+                folder.mkdir(parents=True)
+                writer(folder)
+                pages[study] = folder
+        except Exception as exc:
             pages[study] = folder
-    built = build_all(root)  # a page that fails to build fails its own test below
-    errors = {e.found.folder: e.error for e in built.failed}
+            errors[folder] = f"{type(exc).__name__}: {exc}"
+    built = build_all(root)
+    errors.update({e.found.folder: e.error for e in built.failed})
     out = {name: errors.get(folder) or folder / "report.html" for name, folder in pages.items()}
     out["index"] = built.index
     return out
