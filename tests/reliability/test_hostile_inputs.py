@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -256,3 +257,26 @@ def test_a_malformed_dataset_file_is_one_clear_error_naming_it(tmp_path, name, r
         data.load(name, root=root)
     msg = str(err.value)
     assert "\n" not in msg and name in msg and Path(relpath).name in msg
+
+
+class ZeroesItsInputs:
+    """A plugin that overwrites the images it is given (in place)."""
+
+    info = MetricInfo("plugin:vandal", "1", "NR", higher_is_better=True)
+
+    def __call__(self, images, refs=None):
+        images.mul_(0)
+        return images.mean(dim=(1, 2, 3)).double()
+
+
+def test_a_metric_that_overwrites_its_inputs_cannot_change_another_metrics_values(tmp_path):
+    ds = data.load("scenes", split="test", size=24, n_train=10, n_val=10, n_test=6)
+    values = {}
+    for metrics in ([MeanBrightness(), MeanAbsError()],
+                    [ZeroesItsInputs(), MeanBrightness(), MeanAbsError()]):
+        store = Store(tmp_path / str(len(metrics)))
+        run = store.begin_run({"job": "vandal"})
+        score(store, run, ds, grid(["gaussian_noise"], [3]), metrics, progress=False, workers=1)
+        rows = store.rows(run)
+        values[len(metrics)] = rows[rows.scorer.str.startswith("toy:")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(values[2].drop(columns="run"), values[3].drop(columns="run"))
