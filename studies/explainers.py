@@ -34,17 +34,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 CHEAP = ("gradcam", "gradcampp", "hirescam", "xgradcam", "layercam", "gradient",
          "gradient_x_input")
 PRESETS = {
-    # one model, 12 images, reduced iterations (NOT the papers' budgets; see study.json)
-    "quick": dict(models=("scenes-vgg-s-s0",), images=12, gallery=6,
-                  options={"rise": {"n_masks": 500}, "meaningful_perturbation":
-                           {"iterations": 100}, "extremal_perturbation": {"iterations": 150},
-                           "robust_perturbation": {"iterations": 75},
+    # one model, 8 images, reduced budgets (NOT the papers'; see study.json), 17-point games
+    "quick": dict(models=("scenes-vgg-s-s0",), images=8, gallery=6, game_step=256,
+                  options={"rise": {"n_masks": 400}, "meaningful_perturbation":
+                           {"iterations": 80}, "extremal_perturbation": {"iterations": 100},
+                           "robust_perturbation": {"iterations": 50},
                            "integrated_gradients": {"steps": 16}, "smoothgrad": {"samples": 16}},
                   deletion=("zero", "blur"), insertion=("blur", "zero"),
                   sanity_methods=CHEAP, sanity_modes=("cascading",)),
     # three architectures, 64 images, the papers' default budgets, every substitute
     "full": dict(models=("scenes-vgg-s-s0", "scenes-resnet-s-s0", "scenes-mobilenet-s-s0"),
-                 images=64, gallery=8, options={},
+                 images=64, gallery=8, game_step=None, options={},
                  deletion=("zero", "blur", "mean", "noise"),
                  insertion=("blur", "zero", "mean", "noise"),
                  sanity_methods=(*CHEAP, "scorecam", "smoothgrad", "integrated_gradients",
@@ -94,7 +94,7 @@ def main() -> Path:
     cfg = SuiteConfig(methods=explain.methods(), options=p["options"],
                       deletion_substitutes=p["deletion"], insertion_substitutes=p["insertion"],
                       sanity_methods=p["sanity_methods"], sanity_modes=p["sanity_modes"],
-                      seed=args.seed)
+                      game_step=p["game_step"], seed=args.seed)
     t0 = time.perf_counter()
     per_image, sanity, failures, gallery, provenance = [], [], [], {}, {}
     for name in names:
@@ -132,7 +132,8 @@ def main() -> Path:
                        "methods": cfg.methods, "options": cfg.options,
                        "deletion_substitutes": cfg.deletion_substitutes,
                        "insertion_substitutes": cfg.insertion_substitutes,
-                       "cds_fraction": cfg.cds_fraction, "sanity_methods": cfg.sanity_methods,
+                       "cds_fraction": cfg.cds_fraction, "game_step": cfg.game_step,
+                       "sanity_methods": cfg.sanity_methods,
                        "sanity_modes": cfg.sanity_modes, "device": args.device,
                        "threads": args.threads},
             "models": provenance, "git_revision": git_revision(),

@@ -232,3 +232,38 @@ def test_paired_comparison_verdicts_follow_the_metric_direction():
     s = summarize(rows)
     a = s[s["method"] == "a"].iloc[0]
     assert a["low"] <= a["value"] <= a["high"] and a["n"] == 20
+
+
+def test_suite_tables_build_a_report_whose_summary_follows_the_numbers(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from qbench.explain.evaluate.suite import SuiteConfig, compare, evaluate_methods, summarize
+    from qbench.report.explainers import build
+
+    model, x = tiny_cnn(), tiny_images(3, 32)
+    masks = torch.zeros(3, 32, 32)
+    masks[:, 8:20, 8:20] = 1
+    cfg = SuiteConfig(methods=["gradcam", "rise", "no_such_method"],
+                      options={"rise": {"n_masks": 16}}, game_step=256,
+                      sanity_methods=("gradcam",))
+    rows, maps, sanity, failures = evaluate_methods(model, "tiny", x, masks, cfg,
+                                                    progress=lambda *_: None)
+    assert set(maps) == {"gradcam", "rise"} and maps["rise"].shape == (3, 32, 32)
+    assert [f["method"] for f in failures] == ["no_such_method"]
+    assert set(sanity["layer"]) == {"features.0", "features.3", "features.6", "head"}
+    per_metric = rows.groupby(["method", "metric"]).size()
+    assert (per_metric == 3).all() and ("rise", "deletion_auc_zero") in per_metric.index
+    rows.to_parquet(tmp_path / "per_image.parquet")
+    summarize(rows, n_boot=50).to_parquet(tmp_path / "summary.parquet")
+    sanity.to_parquet(tmp_path / "sanity.parquet")
+    comps = [compare(rows, "tiny", "rise", "gradcam", "deletion_auc_zero", False, n_boot=50)]
+    pd.DataFrame(comps).to_parquet(tmp_path / "comparisons.parquet")
+    (tmp_path / "failures.json").write_text(json.dumps(failures))
+    (tmp_path / "study.json").write_text(json.dumps({
+        "study": "explainers", "preset": "test", "seed": 0, "git_revision": "abc",
+        "seconds": 1.0, "config": {"methods": cfg.methods, "models": ["tiny"], "images": 3}}))
+    html = build(tmp_path).read_text()
+    assert "3 explanation methods on 1 scenes classifier(s)" in html
+    assert "1 method run(s) failed" in html and "no_such_method" in html

@@ -66,7 +66,10 @@ def _layer_seed(seed: int, position: int) -> int:
 
 def randomized_models(model: nn.Module, mode: str = "cascading", seed: int = 0
                       ) -> Iterator[tuple[str, nn.Module]]:
-    """Yield (layer name, randomised deep copy) per step; see the module docstring."""
+    """Yield (layer name, randomised deep copy) per step; see the module docstring.
+
+    Cascading yields one copy, randomised a layer further at every step: use it before
+    asking for the next. Independent yields a fresh copy per layer."""
     if mode not in ("cascading", "independent"):
         raise ValueError(f"mode must be 'cascading' or 'independent', got {mode!r}")
     layers = parameter_layers(model)

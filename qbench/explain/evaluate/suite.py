@@ -27,6 +27,7 @@ class SuiteConfig:
     deletion_substitutes: tuple[str, ...] = ("zero", "blur")
     insertion_substitutes: tuple[str, ...] = ("blur", "zero")
     cds_fraction: float = 0.2
+    game_step: int | None = None  # pixels per deletion/insertion step (None: the image side)
     sanity_methods: tuple[str, ...] = ()
     sanity_modes: tuple[str, ...] = ("cascading",)
     seed: int = 0
@@ -59,10 +60,10 @@ def _metric_values(model, images, masks, target, maps, cfg: SuiteConfig, cell: f
     }
     for sub in cfg.deletion_substitutes:
         out[f"deletion_auc_{sub}"] = faithfulness.deletion_auc(
-            model, images, maps, target, substitute=sub, seed=cfg.seed)
+            model, images, maps, target, substitute=sub, step=cfg.game_step, seed=cfg.seed)
     for sub in cfg.insertion_substitutes:
         out[f"insertion_auc_{sub}"] = faithfulness.insertion_auc(
-            model, images, maps, target, substitute=sub, seed=cfg.seed)
+            model, images, maps, target, substitute=sub, step=cfg.game_step, seed=cfg.seed)
     out.update(faithfulness.class_distortion(model, images, maps, target,
                                              fraction=cfg.cds_fraction, seed=cfg.seed))
     return out
