@@ -47,7 +47,7 @@ from qbench.models.nets import Normalize, conv_bn
 from qbench.models.registry import register
 
 PROXY = "scenes-proxy-cnn-s0"
-TGIQA = "tgiqa-scenes-s0"
+TGIQA_CHECKPOINT = "tgiqa-scenes-s0"
 TARGET = "proxy p_true (softmax probability of the true class)"
 
 
@@ -118,7 +118,7 @@ class ProxyConfidence:
 class TGIQA:
     """Task-guided IQA: predicted proxy p_true of an image (see the module docstring)."""
 
-    def __init__(self, device: str = "cpu", checkpoint: str = TGIQA) -> None:
+    def __init__(self, device: str = "cpu", checkpoint: str = TGIQA_CHECKPOINT) -> None:
         self.device = device
         self.model, prov = _load(checkpoint, device)
         extra = prov.extra or {}
@@ -152,7 +152,7 @@ def tg_iqa(device: str = "cpu") -> TGIQA:
 @dataclass
 class TrainConfig:
     proxy: str = PROXY
-    name: str = TGIQA
+    name: str = TGIQA_CHECKPOINT
     n_train: int = 4000  # sampled scenes/train images
     n_val: int = 500  # sampled scenes/val images
     draws: int = 2  # corrupted versions per sampled image
@@ -276,7 +276,7 @@ def train_tgiqa(cfg: TrainConfig, out: str | Path | None = None, progress: bool 
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(b)
+            total += float(loss.detach()) * len(b)
         if progress:
             print(f"tg-iqa: epoch {epoch + 1}/{cfg.epochs} train bce {total / len(xtr):.4f}",
                   flush=True)
