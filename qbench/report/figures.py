@@ -13,8 +13,9 @@ use, so study reports never reshape data for plotting. Conventions:
 
 Builders: :func:`severity_curves`, :func:`scatter_ci`, :func:`ranking_bars`,
 :func:`causal_graph`, :func:`sortable_table` (an HTML string: plotly tables cannot sort),
-:func:`image_gallery`, :func:`tradeoff_curve`, :func:`heatmap`. Put them on a page with
-:func:`qbench.report.html.page`, which embeds plotly.js once.
+:func:`image_gallery`, :func:`tradeoff_curve` (with :func:`pareto_front`), :func:`heatmap`.
+Put them on a page with :func:`qbench.report.html.page`, which embeds plotly.js once; see
+``tests/test_report_figures.py`` for a small example of each.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "colour",
     "heatmap",
     "image_gallery",
+    "pareto_front",
     "ranking_bars",
     "scatter_ci",
     "severity_curves",
