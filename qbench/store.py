@@ -293,8 +293,8 @@ class Store:
         key = ", ".join(KEY)
         # the current failures: per key the latest attempt's, unless a value was written since
         con.execute(f"""CREATE VIEW failures AS
-            SELECT {key}, reason, kind FROM failures_log
-            WHERE ({key}) NOT IN (SELECT ({key}) FROM rows)
+            SELECT {key}, reason, kind FROM (
+                SELECT * FROM failures_log ANTI JOIN rows USING ({key}))
             QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1""")
         return con
 
