@@ -23,6 +23,35 @@ KEY_METRICS = ("deletion_auc_zero", "insertion_auc_blur", "energy_pointing_game"
                "pointing_game", "kl_nontarget", "cds", "fine_detail", "gini")
 
 
+TABLES = (
+    ("Faithfulness and class distortion (mean over images, 95% bootstrap CI)",
+     lambda m: m.startswith(("deletion", "insertion")) or m in ("cds", "kl_target",
+                                                                 "kl_nontarget")),
+    ("Localisation, complexity, resolution and cost (mean over images, 95% bootstrap CI)",
+     lambda m: not (m.startswith(("deletion", "insertion")) or m in ("cds", "kl_target",
+                                                                      "kl_nontarget"))),
+)
+
+
+def _metric_table(summary: pd.DataFrame, chosen) -> str:
+    """One row per (model, method), one column per metric (value [low, high]); the header
+    says which way is better."""
+    metrics = [m for m in dict.fromkeys(summary["metric"]) if chosen(m)]
+    wide = summary[["model", "method"]].drop_duplicates().reset_index(drop=True)
+    ci, labels = {}, {}
+    for m in metrics:
+        part = summary[summary["metric"] == m].set_index(["model", "method"])
+        key = pd.MultiIndex.from_frame(wide[["model", "method"]])
+        for col, src in ((m, "value"), (f"{m}__low", "low"), (f"{m}__high", "high")):
+            wide[col] = part[src].reindex(key).to_numpy()
+        ci[m] = (f"{m}__low", f"{m}__high")
+        labels[m] = f"{m} ({'↑' if direction(m) else '↓'})"
+    n = summary.groupby(["model", "method"])["n"].max()
+    wide["n"] = n.reindex(pd.MultiIndex.from_frame(wide[["model", "method"]])).to_numpy()
+    return figures.sortable_table(wide, columns=["model", "method", *metrics, "n"], ci=ci,
+                                  labels=labels)
+
+
 def direction(metric: str) -> bool:
     """Higher is better? (deletion/insertion AUCs carry their substitute as a suffix)."""
     for prefix in ("deletion_auc", "insertion_auc"):
@@ -105,7 +134,7 @@ def _gallery(folder: Path, per_image: pd.DataFrame) -> go.Figure | None:
     for i, item in enumerate(g["item_ids"]):
         rlabel = f"{item} ({g['labels'][i]}→{g['predicted'][i]})"
         img = g["images"][i].astype(np.float32)
-        rows.append({"row": rlabel, "col": "object mask", "image": img,
+        rows.append({"col": rlabel, "row": "object mask", "image": img,
                      "map": g["masks"][i].astype(np.float32), "method": "mask",
                      "pointing_game": np.nan, "deletion_auc_zero": np.nan})
         for j, method in enumerate(g["methods"]):
@@ -113,7 +142,7 @@ def _gallery(folder: Path, per_image: pd.DataFrame) -> go.Figure | None:
                             & (per_image["image"] == i)].set_index("metric")["value"]
             m = g["maps"][j, i]
             lo, hi = float(np.nanmin(m)), float(np.nanmax(m))
-            rows.append({"row": rlabel, "col": str(method), "image": img,
+            rows.append({"col": rlabel, "row": str(method), "image": img,
                          "map": (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m),
                          "method": str(method),
                          "pointing_game": float(sel.get("pointing_game", np.nan)),
@@ -121,7 +150,7 @@ def _gallery(folder: Path, per_image: pd.DataFrame) -> go.Figure | None:
     return figures.image_gallery(pd.DataFrame(rows), hover=("method", "pointing_game",
                                                            "deletion_auc_zero"),
                                  title=f"{model}: maps min-max normalised per image",
-                                 cell_px=120)
+                                 cell_px=130)
 
 
 def build(folder: str | Path) -> Path:
@@ -143,11 +172,8 @@ def build(folder: str | Path) -> Path:
             "proper) is lower-is-better.</p>" + figures.sortable_table(
                 comps, columns=["model", "a", "b", "metric", "diff", "mean_a", "mean_b", "n",
                                 "verdict"], ci={"diff": ("low", "high")}))))
-    wide = summary.copy()
-    wide["better"] = [("higher" if direction(m) else "lower") for m in wide["metric"]]
-    sections.append(("All metrics (mean over images, 95% bootstrap CI)", figures.sortable_table(
-        wide, columns=["model", "method", "metric", "better", "value", "n"],
-        ci={"value": ("low", "high")})))
+    for title, chosen in TABLES:
+        sections.append((title, _metric_table(summary, chosen)))
     for metric in KEY_METRICS:
         s = summary[summary["metric"] == metric].copy()
         if s.empty:
