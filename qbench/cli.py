@@ -219,14 +219,26 @@ def leaderboard_add(spec: str, folder: str, no_score: bool, testset: str, root: 
         click.echo(f"scored {name} on {testset}; see `qbench leaderboard show --dir {folder}`")
 
 
+def engine_options(fn):
+    """``--engine`` and ``--device``: where a scoring run executes (the rows do not change
+    with the engine; a GPU run is its own run)."""
+    fn = click.option("--device", default="cpu", show_default=True,
+                      help="Where models and metrics run: cpu, cuda, cuda:1 ...")(fn)
+    return click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
+                        show_default=True,
+                        help="local: this process; ray: a Ray cluster ($RAY_ADDRESS, else a "
+                             "local one)")(fn)
+
+
 @leaderboard_cmd.command("run")
 @_board_dir
 @click.option("--metrics", default="offline", show_default=True,
               help="Comma-separated metric specs to admit and score, 'offline' for every pyiqa "
                    "metric usable without weights, or 'entries' for those already on the board.")
 @_with_testset_options
+@engine_options
 def leaderboard_run(folder: str, metrics: str, testset: str, root: str | None, n_refs: int,
-                    size: int, levels: str) -> None:
+                    size: int, levels: str, engine: str, device: str) -> None:
     """Score metrics on a test set (resumable: finished rows are reused)."""
     from qbench.leaderboard.board import Leaderboard, Rejected
     from qbench.metrics.pyiqa_adapter import WEIGHT_FREE
@@ -247,7 +259,8 @@ def leaderboard_run(folder: str, metrics: str, testset: str, root: str | None, n
                 names.append(board.admit(spec)["info"]["name"])
             except Rejected as exc:
                 click.echo(f"skipped: {exc}", err=True)
-    totals = board.run(_testset(testset, root, n_refs, size, levels), names)
+    totals = board.run(_testset(testset, root, n_refs, size, levels), names, engine=engine,
+                       device=device)
     for name, t in totals.items():
         click.echo(f"{name:24s} written {t['written']:6d}  failed {t['failed']:5d}  "
                    f"reused {t['reused']:6d}")
@@ -359,11 +372,12 @@ def run_cmd() -> None:
 @click.option("--out", type=click.Path(), default="results/demo", show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run_demo_cmd(out: str, seed: int, quiet: bool) -> None:
+@engine_options
+def run_demo_cmd(out: str, seed: int, quiet: bool, engine: str, device: str) -> None:
     """Build the embedded datasets, corrupt and score a few images, write a report."""
     from qbench.demo import run_demo
 
-    report = run_demo(out, seed=seed, progress=not quiet)
+    report = run_demo(out, seed=seed, progress=not quiet, engine=engine, device=device)
     click.echo(f"report: {report.resolve()}")
 
 

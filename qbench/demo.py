@@ -27,10 +27,12 @@ def run_demo(out: str | Path = "results/demo", seed: int = 0, refs_size: int = 1
              n_scenes: int = 32, n_refs: int | None = None,
              corruptions: tuple[str, ...] = CORRUPTIONS, severities: tuple[int, ...] = SEVERITIES,
              metrics: tuple[str, ...] = METRICS, scenes_options: dict | None = None,
-             progress: bool = True) -> Path:
+             progress: bool = True, engine: str = "local", device: str = "cpu") -> Path:
     """Run the demo job into ``out`` and return the path of its report.
 
-    The keyword arguments exist so tests can run the same job on a smaller grid.
+    The keyword arguments exist so tests can run the same job on a smaller grid. ``engine``
+    (local or ray) does not change the rows; ``device`` (cpu, cuda) is part of the run's
+    identity when it is not the CPU (GPU kernels may round differently).
     """
     out = Path(out)
     scenes_options = scenes_options or {}
@@ -40,17 +42,20 @@ def run_demo(out: str | Path = "results/demo", seed: int = 0, refs_size: int = 1
     refs = refs.subset(range(n_refs)) if n_refs else refs
     scenes = data.load("scenes", split="test", seed=seed, **scenes_options)
     scenes = scenes.subset(range(min(n_scenes, len(scenes))))
-    scorers = [create(name) for name in metrics]
+    scorers = [create(name, device=device) for name in metrics]
     store = Store(out / "store")
     config = {"job": "demo", "seed": seed, "refs_size": refs_size, "n_refs": n_refs,
               "n_scenes": n_scenes, "corruptions": corruptions, "severities": severities,
               "metrics": metrics, "scenes": scenes_options}
+    if device != "cpu":
+        config["device"] = device
     run = store.begin_run(config, seeds=[seed])
     store.record_scorers(run, [asdict(m.info) for m in scorers])
     conditions = grid(corruptions, severities)
     totals = {}
     for ds in (refs, scenes):
-        s = score(store, run, ds, conditions, scorers, seed=seed, progress=progress)
+        s = score(store, run, ds, conditions, scorers, seed=seed, progress=progress,
+                  engine=engine)
         totals[ds.key] = asdict(s)
     store.end_run(run, "finished", totals=totals)
     return build_report(out)

@@ -67,8 +67,9 @@ class Leaderboard:
 
     # -- scoring ----------------------------------------------------------------------------
     def run(self, testset: TestSet, names: list[str] | None = None, progress: bool = True,
-            batch_size: int = 8) -> dict:
-        """Score the entries ``names`` (default: all) on ``testset`` into the store."""
+            batch_size: int = 8, engine: str = "local", device: str = "cpu") -> dict:
+        """Score the entries ``names`` (default: all) on ``testset`` into the store
+        (``engine``: local or ray, same rows; ``device``: where the metrics run)."""
         entries = self.entries()
         chosen = names or list(entries)
         missing = [n for n in chosen if n not in entries]
@@ -78,12 +79,14 @@ class Leaderboard:
         self._write_items(testset)
         totals = {}
         for name in chosen:  # one run per metric: resumable and independent
-            metric = create(entries[name]["spec"])
+            metric = create(entries[name]["spec"], device=device)
             config = {**testset.config, "metric": name, "version": metric.info.version}
+            if device != "cpu":
+                config["device"] = device
             run = self.store.begin_run(config, seeds=[0])
             self.store.record_scorers(run, [asdict(metric.info)])
             s = score(self.store, run, testset.dataset, testset.conditions, [metric],
-                      batch_size=batch_size, progress=progress)
+                      batch_size=batch_size, progress=progress, engine=engine)
             self.store.end_run(run, "finished", **asdict(s))
             totals[name] = asdict(s)
         return totals
