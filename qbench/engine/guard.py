@@ -202,16 +202,31 @@ class _MetricState:
     broken: Failure | None = None  # set once the metric timed out or proved nondeterministic
 
 
-_states: weakref.WeakKeyDictionary[Any, _MetricState] = weakref.WeakKeyDictionary()
+_states: dict[int, tuple[Callable[[], Any], _MetricState]] = {}
 _states_lock = threading.Lock()
 
 
 def _state(metric: Metric) -> _MetricState:
+    """The guard's memory of ``metric`` (by identity: metrics need not be hashable)."""
+    key = id(metric)
     with _states_lock:
+        entry = _states.get(key)
+        if entry is not None and entry[0]() is metric:
+            return entry[1]
         try:
-            return _states.setdefault(metric, _MetricState())
-        except TypeError:  # not weak-referenceable: no memory across calls
-            return _MetricState()
+            ref: Callable[[], Any] = weakref.ref(metric, lambda _, k=key: _states.pop(k, None))
+        except TypeError:  # not weak-referenceable: remembered for the life of the process
+
+            def ref(m: Any = metric) -> Any:
+                return m
+
+        state = _MetricState()
+        _states[key] = (ref, state)
+        return state
+
+
+class MetricExit(RuntimeError):
+    """A metric raised SystemExit (e.g. called sys.exit): recorded, the run goes on."""
 
 
 def call(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
@@ -220,7 +235,10 @@ def call(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
     timeout = metric_timeout() if timeout is None else timeout
     kwargs = {} if labels is None else {"labels": labels}
     if timeout <= 0:
-        return metric(x, ref, **kwargs)
+        try:
+            return metric(x, ref, **kwargs)
+        except SystemExit as exc:
+            raise MetricExit(f"the metric raised SystemExit({exc.code!r})") from None
     grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
     result: dict[str, Any] = {}
 
@@ -238,6 +256,8 @@ def call(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
     if worker.is_alive():
         raise MetricTimeout(f"{name} did not return within {timeout:g} s "
                             f"(per-call limit, set {TIMEOUT_ENV})")
+    if isinstance(result.get("error"), SystemExit):
+        raise MetricExit(f"the metric raised SystemExit({result['error'].code!r})")
     if "error" in result:
         raise result["error"]
     return result["value"]

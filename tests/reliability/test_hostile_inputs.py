@@ -38,6 +38,15 @@ class Hangs:
         return images.mean(dim=(1, 2, 3)).double()
 
 
+class Exits:
+    """Calls sys.exit: must not end the run."""
+
+    info = MetricInfo("plugin:exits", "1", "NR", higher_is_better=True)
+
+    def __call__(self, images, refs=None):
+        raise SystemExit(3)
+
+
 class Counting:
     """Wraps a metric and counts the images it is asked to score."""
 
@@ -104,7 +113,7 @@ def hostile(tmp_path_factory):
         mp.setenv("QBENCH_METRIC_TIMEOUT", "1")
         store = Store(tmp / "store")
         run = store.begin_run({"job": "hostile"})
-        plugins = [Raises(), ReturnsNaN(), WrongShape(), Nondeterministic(), Hangs()]
+        plugins = [Raises(), ReturnsNaN(), WrongShape(), Nondeterministic(), Hangs(), Exits()]
         mean, big = Counting(MeanBrightness()), NeedsBigInputs()
         for ds in (file_set(list(files.values())), _hostile_tensors()):
             score(store, run, ds, grid([]), [mean, big, *plugins], batch_size=8, progress=False,
@@ -181,6 +190,7 @@ def test_a_1x1_and_a_10000x10_image_are_scored_where_the_metric_allows(hostile):
     ("plugin:raises", "this metric always fails"), ("plugin:nan", "non-finite score nan"),
     ("plugin:shape", ", 3) for "),
     ("plugin:random", "nondeterministic"), ("plugin:hangs", "did not return within 1 s"),
+    ("plugin:exits", "MetricExit: the metric raised SystemExit(3)"),
 ])
 def test_a_broken_metric_is_recorded_per_item_as_not_the_items_fault(hostile, scorer, words):
     good = ["good1.png", "good2.png", "good3.png", "gray.png", "t-good"]
@@ -280,3 +290,27 @@ def test_a_metric_that_overwrites_its_inputs_cannot_change_another_metrics_value
         rows = store.rows(run)
         values[len(metrics)] = rows[rows.scorer.str.startswith("toy:")].reset_index(drop=True)
     pd.testing.assert_frame_equal(values[2].drop(columns="run"), values[3].drop(columns="run"))
+
+
+class Unhashable(MeanBrightness):
+    """A metric with value equality (so unhashable); counts its calls."""
+
+    calls = 0
+
+    def __eq__(self, other):
+        return isinstance(other, Unhashable)
+
+    __hash__ = None
+
+    def __call__(self, images, refs=None):
+        Unhashable.calls += images.shape[0]
+        return super().__call__(images, refs)
+
+
+def test_an_unhashable_metric_is_checked_for_determinism_once_not_per_batch(tmp_path):
+    ds = data.load("scenes", split="test", size=24, n_train=10, n_val=10, n_test=6)
+    store = Store(tmp_path)
+    run = store.begin_run({"job": "unhashable"})
+    score(store, run, ds, grid(["gaussian_noise"], [3]), [Unhashable()], batch_size=2,
+          progress=False, workers=1)
+    assert len(store.rows(run)) == 12 and Unhashable.calls == 12 + 1
