@@ -86,3 +86,10 @@ def test_proxy_confidence_is_max_softmax_of_the_proxy(zoo):
 def test_missing_checkpoint_names_the_fix():
     with pytest.raises(CheckpointError, match="no-such-proxy"):
         ProxyConfidence(checkpoint="no-such-proxy")
+
+
+def test_missing_tgiqa_checkpoint_points_to_the_aligned_command():
+    from qbench.metrics.aligned import TGIQA
+
+    with pytest.raises(CheckpointError, match="qbench aligned train"):
+        TGIQA(checkpoint="no-such-tgiqa")

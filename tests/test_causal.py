@@ -149,3 +149,28 @@ def test_gcm_attributes_a_severity_only_metric_to_severity():
     s = t[t["outcome"] == "sev_only"].set_index("factor")["share"]
     assert s["severity"] > 0.8
     assert set(t["outcome"]) == {"accuracy", "sev_only"}
+
+
+def test_analysis_tables_feed_a_report_whose_summary_quotes_them(tmp_path):
+    import json
+
+    from qbench.causal.analysis import analyze
+    from qbench.report.quality_vs_accuracy import build
+
+    df, info, _ = planted_table(n_items=24, n_groups=6, strengths={"blur": 1.0, "tint": 0.1},
+                                severities=(1, 3, 5), seed=4)
+    tables = analyze(df, info, tmp_path, aligned=("aligned",), n_boot=50,
+                     refute_accuracy_severities=(5,), refute_metric_severities=(),
+                     num_simulations=3, gcm_rows=300,
+                     gcm_options={"num_samples": 100, "max_runs": 3}, progress=False)
+    for name in ("effects", "alignment", "auroc", "profiles", "means", "attribution",
+                 "comparisons"):
+        assert (tmp_path / f"{name}.parquet").exists()
+    (tmp_path / "study.json").write_text(json.dumps({"study": "quality_vs_accuracy",
+                                                     "preset": "test", "seed": 0}))
+    text = build(tmp_path).read_text()
+    al = tables["alignment"].query("target == 'accuracy' and category == 'conventional'")
+    best = al.sort_values("alignment", ascending=False).iloc[0]
+    assert f"best {best['metric']} at {best['alignment']:.2f}" in text
+    assert "Task-aligned aligned: alignment" in text
+    assert text.count("plotly.js") >= 1 or "Plotly" in text

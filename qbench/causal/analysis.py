@@ -57,7 +57,8 @@ def analyze(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]], out: str | 
             refute_accuracy_severities: Sequence[int] | None = (3, 5),
             refute_metric_severities: Sequence[int] | None = (5,),
             refute_metric_max: int | None = 40, num_simulations: int = 10,
-            gcm_rows: int = 2000, progress: bool = True) -> dict[str, pd.DataFrame]:
+            gcm_rows: int = 2000, gcm_options: Mapping[str, Any] | None = None,
+            progress: bool = True) -> dict[str, pd.DataFrame]:
     """Run every analysis on the sweep table ``df`` and write the tables into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,8 @@ def analyze(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]], out: str | 
         num_simulations=num_simulations, n_boot=n_boot, seed=seed, progress=progress)
     tables["effects"]["num_simulations"] = num_simulations
     say("analysis: gcm arrow strengths")
-    tables["attribution"] = arrow_strengths(df, info, metrics, max_rows=gcm_rows, seed=seed)
+    tables["attribution"] = arrow_strengths(df, info, metrics, max_rows=gcm_rows, seed=seed,
+                                           **dict(gcm_options or {}))
     for name, t in tables.items():
         _write(t, out / f"{name}.parquet")
     write_gml(stated_graph([ACCURACY, *metrics]), out / "graph.gml")

@@ -119,7 +119,16 @@ class TGIQA:
     """Task-guided IQA: predicted proxy p_true of an image (see the module docstring)."""
 
     def __init__(self, device: str = "cpu", checkpoint: str = TGIQA_CHECKPOINT) -> None:
+        from qbench.models.checkpoint import SHIPPED, CheckpointError, find, user_dir
+
         self.device = device
+        try:
+            find(checkpoint)
+        except CheckpointError:
+            raise CheckpointError(
+                f"no TG-IQA checkpoint {checkpoint!r}: looked for {checkpoint}.pt in "
+                f"{user_dir()} and {SHIPPED}; train it with `qbench aligned train` "
+                f"(needs the proxy {PROXY})") from None
         self.model, prov = _load(checkpoint, device)
         extra = prov.extra or {}
         trained = tuple(f"{extra.get('dataset', 'scenes')}/{s} (corrupted)"
