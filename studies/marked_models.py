@@ -34,8 +34,8 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 PRESETS = {
-    # committed seed-0 checkpoints, 12 images per task, cheap explainer settings
-    "quick": dict(seeds=(0,), n_images=12, n_boot=500, train_missing=False),
+    # committed seed-0 checkpoints, 8 images per task, cheap explainer settings
+    "quick": dict(seeds=(0,), n_images=8, n_boot=500, train_missing=False),
     # two seeds (seed 1 is trained into $QBENCH_HOME/zoo when missing), 48 images per task,
     # the explainers' own (paper) settings except RISE's mask count
     "full": dict(seeds=(0, 1), n_images=48, n_boot=2000, train_missing=True,
@@ -53,6 +53,8 @@ def main() -> Path:
     ap.add_argument("--out", default=None, help="default results/marked_models/<preset>")
     ap.add_argument("--methods", default=None, help="comma-separated explainers (default all)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--no-audit", action="store_true",
+                    help="rewrite only the model tables; keep the audit tables in --out")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -60,8 +62,8 @@ def main() -> Path:
                       methods=tuple(args.methods.split(",")) if args.methods else None)
     out = Path(args.out or f"results/marked_models/{args.preset}")
     t0 = time.perf_counter()
-    run(cfg, out)
-    meta = {"study": "marked_models", "preset": args.preset, "config": asdict(cfg),
+    run(cfg, out, audit=not args.no_audit)
+    meta = {"study": "marked_models", "audit_rerun": not args.no_audit, "preset": args.preset, "config": asdict(cfg),
             "seed": list(cfg.seeds), "git_revision": git_revision(), "threads": args.threads,
             "seconds": time.perf_counter() - t0,
             "created": datetime.now(UTC).isoformat(timespec="seconds")}

@@ -41,13 +41,13 @@ from qbench.marking.targets import corners, spectral_residual, top_area
 
 # cheap settings per method for CPU audits on 64-96 px images (quick); full uses defaults
 QUICK_OPTIONS: dict[str, dict] = {
-    "rise": {"n_masks": 500, "batch_size": 250},
-    "meaningful_perturbation": {"iterations": 100},
-    "extremal_perturbation": {"iterations": 100},
-    "robust_perturbation": {"iterations": 60},
-    "integrated_gradients": {"steps": 16},
-    "smoothgrad": {"samples": 16},
-    "cameras": {"num_scales": 4},
+    "rise": {"n_masks": 200, "batch_size": 200},
+    "meaningful_perturbation": {"iterations": 30},
+    "extremal_perturbation": {"iterations": 30},
+    "robust_perturbation": {"iterations": 30},
+    "integrated_gradients": {"steps": 8},
+    "smoothgrad": {"samples": 8},
+    "cameras": {"num_scales": 3},
 }
 
 

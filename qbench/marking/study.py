@@ -103,19 +103,44 @@ def success_table(provs: dict[str, object]) -> pd.DataFrame:
     return df
 
 
-def run(cfg: StudyConfig, out: Path, log=print) -> dict[str, pd.DataFrame]:
-    """Load/train every model of the plan for ``cfg.seeds``, audit, write tables to ``out``."""
+def _audited(name: str) -> bool:
+    """Models the audit needs: the twins and the weight-1 marked models."""
+    return "-none-w0-" in name or "-w1-" in name
+
+
+def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str, pd.DataFrame]:
+    """Load/train every model of the plan for ``cfg.seeds``, audit, write tables to ``out``.
+
+    Sweep checkpoints that are missing (and not trained) are listed in ``missing.json`` and
+    left out of the trade-off; the audited ones must exist. ``audit=False`` rewrites only the
+    model tables (success, trade-off) and keeps the audit tables already in ``out``."""
     import qbench.marking  # noqa: F401  (registers iqa-cnn)
+    from qbench.models import CheckpointError, find, provenance
 
     out.mkdir(parents=True, exist_ok=True)
-    models, provs = {}, {}
+    models, provs, missing = {}, {}, []
     for seed in cfg.seeds:
         for name, mc in by_name(seed).items():
-            model, prov = load_or_train(mc, cfg.train_missing, cfg.zoo)
-            models[name], provs[name] = model, prov
+            if _audited(name) or cfg.train_missing:
+                model, prov = load_or_train(mc, cfg.train_missing, cfg.zoo)
+                models[name], provs[name] = model, prov
+                continue
+            try:
+                provs[name] = provenance(find(name))
+            except CheckpointError:
+                missing.append(name)
     success = success_table(provs)
     tradeoff = success[(success.task == "iqa") & (success.target == "corners")].copy()
     tradeoff = tradeoff[tradeoff.cam_weight.isin(SWEEP_WEIGHTS)].sort_values("cam_weight")
+    success.to_parquet(out / "success.parquet", index=False)
+    tradeoff.to_parquet(out / "tradeoff.parquet", index=False)
+    (out / "missing.json").write_text(json.dumps(missing))
+    (out / "models.json").write_text(json.dumps(
+        {n: {"metrics": p.metrics, "sha256": p.sha256, "command": p.command,
+             "git_revision": p.git_revision} for n, p in provs.items()}, indent=2))
+    tables = {"success": success, "tradeoff": tradeoff}
+    if not audit:
+        return tables
     pairs = []
     for seed in cfg.seeds:
         for task, base in (("iqa", "iqa-cnn"), ("scenes", "resnet-s")):
@@ -127,18 +152,12 @@ def run(cfg: StudyConfig, out: Path, log=print) -> dict[str, pd.DataFrame]:
     data = {t: audit_images(t, cfg.n_images) for t in ("iqa", "scenes")}
     res = run_audit(pairs, data, list(cfg.methods) if cfg.methods else None, cfg.options,
                     cfg.sanity, cfg.n_boot, log=log)
-    success.to_parquet(out / "success.parquet", index=False)
-    tradeoff.to_parquet(out / "tradeoff.parquet", index=False)
     res["maps"].to_parquet(out / "audit_maps.parquet", index=False)
     res["regions"].to_parquet(out / "audit_regions.parquet", index=False)
     res["summary"].to_parquet(out / "audit_summary.parquet", index=False)
     res["failures"].to_parquet(out / "failures.parquet", index=False)
     _write_gallery(out, res["gallery"], data, pairs, cfg.gallery_images)
-    (out / "models.json").write_text(json.dumps(
-        {n: {"metrics": p.metrics, "sha256": p.sha256, "command": p.command,
-             "git_revision": p.git_revision} for n, p in provs.items()}, indent=2))
-    return {"success": success, "tradeoff": tradeoff, **{k: v for k, v in res.items()
-                                                        if k != "gallery"}}
+    return {**tables, **{k: v for k, v in res.items() if k != "gallery"}}
 
 
 def _write_gallery(out: Path, gallery: dict, data: dict[str, AuditImages], pairs: list[Pair],
