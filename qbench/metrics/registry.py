@@ -40,7 +40,7 @@ def _instantiate(obj: Any, spec: str, device: str) -> Metric:
         if inspect.isclass(obj) or (callable(obj) and not hasattr(obj, "info")):
             params = inspect.signature(obj).parameters
             obj = obj(device=device) if "device" in params else obj()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a plugin calling sys.exit is an error too
         raise PluginError(f"{spec}: creating the metric raised {type(exc).__name__}: {exc}") \
             from None
     return validate(obj, spec)
@@ -65,7 +65,7 @@ def load_spec(spec: str, device: str = "cpu") -> Metric:
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a plugin calling sys.exit is an error too
         raise PluginError(f"{spec}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") \
             from None
     obj = module
@@ -89,7 +89,7 @@ def create(name: str, device: str = "cpu") -> Metric:
     if name in eps:
         try:
             obj = eps[name].load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit is an error too
             raise PluginError(f"entry point {name!r} ({eps[name].value}) failed to load: "
                               f"{type(exc).__name__}: {exc}") from None
         return _instantiate(obj, name, device)

@@ -314,3 +314,15 @@ def test_an_unhashable_metric_is_checked_for_determinism_once_not_per_batch(tmp_
     score(store, run, ds, grid(["gaussian_noise"], [3]), [Unhashable()], batch_size=2,
           progress=False, workers=1)
     assert len(store.rows(run)) == 12 and Unhashable.calls == 12 + 1
+
+
+def exiting_factory():
+    raise SystemExit("plugin gave up")
+
+
+def test_a_plugin_that_exits_while_being_created_is_a_plugin_error():
+    from qbench.metrics.registry import PluginError, create
+
+    spec = f"{__name__}:exiting_factory"
+    with pytest.raises(PluginError, match="creating the metric raised SystemExit"):
+        create(spec)
