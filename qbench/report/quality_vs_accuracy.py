@@ -99,6 +99,23 @@ def _graph_figure(attr: pd.DataFrame, metrics: list[str]):
                                  "content, corruption type and severity")
 
 
+def _provenance_note(folder: Path) -> str:
+    """What each task-aligned metric was trained on: none of them saw an evaluated model."""
+    path = folder / "metrics.json"
+    if not path.exists():
+        return ""
+    meta = json.loads(path.read_text())
+    items = [f"{m}: {v.get('description', '')} (trained on: "
+             f"{', '.join(v.get('trained_on') or []) or 'nothing'})"
+             for m, v in meta.items() if v.get("category") == "task-aligned"]
+    if not items:
+        return ""
+    return ("<p>" + html.escape(
+        "The task-aligned metrics rest on a proxy classifier that is none of the evaluated "
+        "task models, and TG-IQA never saw test images, so every task model is a fair "
+        "target for them. ") + "<br>".join(html.escape(i) for i in items) + "</p>")
+
+
 def build(folder: str | Path) -> Path:
     """Write ``folder/report.html`` from the study's tables; returns its path."""
     folder = Path(folder)
@@ -117,6 +134,13 @@ def build(folder: str | Path) -> Path:
                      fg.ranking_bars(au, label="metric", value="auroc", low="low", high="high",
                                      n="n", group="category",
                                      value_title="AUROC within source photograph")))
+    per_model = tables["alignment"].query("target != @ACC")
+    if len(per_model):
+        order = list(al.sort_values("alignment", ascending=False)["metric"])
+        sections.append(("Alignment per task model",
+                         fg.heatmap(per_model, row="metric", col="target", value="alignment",
+                                    low="low", high="high", zmin=-1, zmax=1, zmid=0,
+                                    row_order=order)))
     if len(tables["comparisons"]):
         sections.append(("Task-aligned metrics minus the best conventional metric",
                          fg.sortable_table(tables["comparisons"])))
@@ -160,7 +184,7 @@ def build(folder: str | Path) -> Path:
         if len(refuted):
             sections.append(("DoWhy effects on metrics (refuted subset)",
                              fg.sortable_table(refuted[cols])))
-    sections.append(("How these numbers are computed", "<p>" + html.escape(
+    sections.append(("How these numbers are computed", _provenance_note(folder) + "<p>" + html.escape(
         "Alignment: Spearman rho across corrupted conditions between the metric's mean "
         "oriented change vs clean (direction from higher_is_better) and the mean accuracy "
         "change. AUROC: within each source photograph (content group), Mann-Whitney pairs of "
