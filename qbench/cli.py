@@ -363,6 +363,28 @@ def bench_score(as_json: bool, n_images: int, size: int, repeats: int) -> None:
                    f"{len(result['metrics'])} metrics); peak RSS MB {result['peak_rss_mb']}")
 
 
+@bench_cmd.command("scale")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("-n", "n_images", default=16, show_default=True)
+@click.option("--size", default=128, show_default=True)
+def bench_scale(as_json: bool, n_images: int, size: int) -> None:
+    """Rows per second: the local engine vs Ray with 1 and 2 workers, on the same work."""
+    import json
+
+    from qbench.bench import scale as bench
+
+    result = bench.run(n=n_images, size=size, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    s = result["sides"]
+    click.echo(f"rows/s: local {s['local']['rows_per_s']}, ray 1 worker "
+               f"{s['ray-1']['rows_per_s']}, ray 2 workers {s['ray-2']['rows_per_s']} "
+               f"(2 vs 1 workers: {result['ray2_vs_ray1']:.2f}x; Ray start "
+               f"{result['ray_start_s']} s, not counted)")
+    click.echo("gpu: " + (json.dumps(result["gpu"]) if result["gpu"] else "none on this machine"))
+
+
 @cli.group("run")
 def run_cmd() -> None:
     """Run a job."""

@@ -103,10 +103,9 @@ def score(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condit
         return summary
     workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     shared = [ray.put(pickle.dumps((dataset, list(metrics), units)))]
-    remote = {"num_cpus": 1, "num_gpus": num_gpus, "runtime_env": {"env_vars": _env()},
-              # a killed worker is restarted and its unit retried (Ray Data does this for
-              # actor pools; stated here so a cluster default cannot switch it off)
-              "max_restarts": -1, "max_task_retries": -1}
+    # a killed worker is restarted and its unit retried: Ray Data's actor-pool defaults
+    # (max_restarts=-1, max_task_retries=-1), relied on and tested in tests/test_engine_ray.py
+    remote = {"num_cpus": 1, "num_gpus": num_gpus, "runtime_env": {"env_vars": _env()}}
     pipeline = ray.data.from_items([{"unit": k} for k in range(len(units))],
                                    override_num_blocks=len(units))
     scored = pipeline.map_batches(
