@@ -27,7 +27,7 @@ from qbench.rankiqa.evaluate import ranking_accuracy
 from qbench.rankiqa.pairs import efficient_loss, n_pairs, naive_loss
 from qbench.rankiqa.pipeline import ranked_split
 from qbench.rankiqa.ranked import sample_batch
-from qbench.rankiqa.train import RankConfig, new_model
+from qbench.rankiqa.train import RankConfig, cosine_schedule, new_model
 
 
 def _step(model, opt, loss_fn, batch, margin) -> tuple[float, int, torch.Tensor]:
@@ -41,7 +41,7 @@ def _step(model, opt, loss_fn, batch, margin) -> tuple[float, int, torch.Tensor]
     return dt, passes, grad
 
 
-def run(n: int = 48, steps: int = 60, crop: int = 48, size: int = 128, seed: int = 0,
+def run(n: int = 48, steps: int = 150, crop: int = 48, size: int = 128, seed: int = 0,
         threads: int = 1, progress: bool = False) -> dict:
     """Train both schemes side by side for ``steps`` steps on batches of ``n`` images."""
     split = ranked_split("live", size=size, seed=seed)
@@ -55,6 +55,7 @@ def run(n: int = 48, steps: int = 60, crop: int = 48, size: int = 128, seed: int
     cfg = RankConfig(sources=sources, crop=crop, seed=seed)
     models = {"efficient": new_model(cfg.widths, seed), "naive": new_model(cfg.widths, seed)}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
+    scheds = {k: cosine_schedule(o, steps) for k, o in opts.items()}  # as train_ranking
     losses = {"efficient": efficient_loss, "naive": naive_loss}
     gens = {k: torch.Generator().manual_seed(seed + 1) for k in models}
     seconds = {k: 0.0 for k in models}
@@ -70,6 +71,7 @@ def run(n: int = 48, steps: int = 60, crop: int = 48, size: int = 128, seed: int
             batch = sample_batch(split.train, sources, crop, gens[k])
             models[k].train()
             dt, p, grad = _step(models[k], opts[k], losses[k], batch, cfg.margin)
+            scheds[k].step()
             first_grads.setdefault(k, grad)
             seconds[k] += dt
             passes[k] += p

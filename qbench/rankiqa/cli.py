@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -71,7 +72,7 @@ def train_cmd(which, pristine, size, crop, steps, sources, margin, lr, scheme, s
     path = save_checkpoint(
         model, name or "rankiqa", _folder(out, ship), seed, fingerprint(split.train.images),
         {f"heldout_pair_accuracy/{k}": v for k, v in acc.items()},
-        {"crop": crop, "trained_on": trained_on, "generator_set": which,
+        {"crop": crop, "trained_on": trained_on, "generator_set": which, "pristine": pristine,
          "config": cfg.as_dict(), "size": size, "train_refs": split.train.refs,
          "test_refs": split.test.refs if split.test is not None else [],
          "train_seconds": hist.seconds, "final_loss": sum(hist.losses[-50:]) / 50,
@@ -110,21 +111,25 @@ def finetune_cmd(base, dataset, root, metric, n_types, size, max_items, steps, b
     from qbench.rankiqa.pipeline import (
         EMBEDDED_TESTSET,
         fingerprint,
-        ranked_split,
         save_checkpoint,
         targets_split,
     )
+    from qbench.rankiqa.ranked import load_references
     from qbench.rankiqa.train import FinetuneConfig, finetune, score_targets
 
     torch.set_num_threads(threads)
     model, prov = load(base if base.endswith(".pt") else locate(base))
     crop = int(prov.extra["crop"])
-    split = ranked_split(prov.extra.get("generator_set", "live"), int(prov.extra["size"]),
-                         None, 0.2, prov.seed)
-    if prov.extra.get("test_refs") and list(split.test.refs) != list(prov.extra["test_refs"]):
-        raise click.ClickException("the reference split differs from the checkpoint's")
-    train, test = targets_split(dataset, split, root, metric, n_types, size=size,
-                                max_items=max_items, seed=seed, progress=True)
+    refs, keys = load_references(int(prov.extra["size"]), prov.extra.get("pristine"))
+    test_refs = list(prov.extra.get("test_refs", []))
+    missing = sorted(set(test_refs) - set(keys))
+    if missing:
+        raise click.ClickException(f"the checkpoint's held-out references {missing} are not "
+                                   "among the references found")
+    train, test = targets_split(dataset, refs, keys, test_refs, root, metric, n_types,
+                                size=size, max_items=max_items, seed=seed, progress=True,
+                                source=Path(prov.extra["pristine"]).name
+                                if prov.extra.get("pristine") else "refs")
     before = correlations(score_targets(model, test, crop), test.target) if len(test) else {}
     cfg = FinetuneConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed)
     model, hist = finetune(model, train, cfg, progress=True)
@@ -134,7 +139,7 @@ def finetune_cmd(base, dataset, root, metric, n_types, size, max_items, steps, b
             click.echo(f"{label} fine-tuning: SRCC {c['srcc']:.3f}  PLCC {c['plcc']:.3f} "
                        f"on {c['n']} held-out images ({test.ground_truth})")
     trained_on = list(dict.fromkeys([*prov.extra.get("trained_on", []), train.source]
-                                    + ([EMBEDDED_TESTSET] if dataset == "refs" else [])))
+                                    + ([EMBEDDED_TESTSET] if train.source == "refs" else [])))
     metrics = {f"{k}_{stage}": v for stage, c in (("before", before), ("after", after))
                for k, v in c.items() if k != "n"}
     path = save_checkpoint(
@@ -143,6 +148,7 @@ def finetune_cmd(base, dataset, root, metric, n_types, size, max_items, steps, b
         metrics,
         {"crop": crop, "trained_on": trained_on, "base": prov.name, "base_sha256": prov.sha256,
          "size": prov.extra["size"], "generator_set": prov.extra.get("generator_set"),
+         "pristine": prov.extra.get("pristine"),
          "dataset": dataset, "ground_truth": train.ground_truth, "config": cfg.as_dict(),
          "train_refs": sorted(set(train.refs)), "test_refs": sorted(set(test.refs)),
          "n_train": len(train), "n_test": len(test), "train_seconds": hist.seconds,
@@ -154,7 +160,7 @@ def finetune_cmd(base, dataset, root, metric, n_types, size, max_items, steps, b
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("-n", "n_images", default=48, show_default=True,
               help="Images per batch (a multiple of 24: sources x 4 types x 6 levels).")
-@click.option("--steps", default=60, show_default=True, help="Optimisation steps per scheme.")
+@click.option("--steps", default=150, show_default=True, help="Optimisation steps per scheme.")
 @click.option("--crop", default=48, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 def bench_rankiqa(as_json: bool, n_images: int, steps: int, crop: int, seed: int) -> None:

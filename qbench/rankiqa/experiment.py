@@ -78,7 +78,8 @@ def run(cfg: StudyConfig, progress: bool = True) -> dict[str, pd.DataFrame | dic
     for which in cfg.sets:
         t0 = time.perf_counter()
         split = ranked_split(which, cfg.size, None, 0.2, cfg.seed)
-        train_t, test_t = targets_split(cfg.dataset, split, cfg.root, cfg.pseudo_metric,
+        train_t, test_t = targets_split(cfg.dataset, split.references, split.keys,
+                                        split.test.refs, cfg.root, cfg.pseudo_metric,
                                         cfg.pseudo_types, max_items=cfg.max_items,
                                         seed=cfg.seed, progress=progress)
         info[which] = {"train_refs": split.train.refs, "test_refs": split.test.refs,

@@ -66,18 +66,19 @@ def kadid_types(n: int | None = None) -> list[str]:
     return [names[int(k * step)] for k in range(n)]
 
 
-def targets_split(dataset: str, split: RankedSplit, root: str | None = None,
+def targets_split(dataset: str, references: torch.Tensor, keys: list[str],
+                  test_refs: list[str] | None, root: str | None = None,
                   metric: str = DEFAULT_PSEUDO_METRIC, n_types: int | None = None,
                   levels=(1, 2, 3, 4, 5), size: int | None = None,
                   max_items: int | None = None, test_fraction: float = 0.2, seed: int = 0,
-                  progress: bool = False) -> tuple[TargetSet, TargetSet]:
-    """(train, test) fine-tuning targets: pseudo-labels on the ranked split's own references
-    (same test references as the ranking) or a real dataset split by its references."""
-    if dataset in ("refs", split.source):
-        ts = pseudo_labelled(split.references, split.keys, kadid_types(n_types), levels,
-                             metric, seed, progress)
-        test_refs = split.test.refs if split.test is not None else None
-        if test_refs is None:
+                  progress: bool = False, source: str = "refs") -> tuple[TargetSet, TargetSet]:
+    """(train, test) fine-tuning targets. ``dataset="refs"``: full-reference pseudo-labels on
+    the ranking's own ``references``, held out by the ranking's ``test_refs``; otherwise a
+    real dataset split by its own references."""
+    if dataset == "refs":
+        ts = pseudo_labelled(references, keys, kadid_types(n_types), levels, metric, seed,
+                             progress, source)
+        if not test_refs:
             return ts, ts.subset([])
         return split_by_reference(ts, test_refs=test_refs)
     ts = from_dataset(dataset, root, size=size, max_items=max_items, seed=seed,

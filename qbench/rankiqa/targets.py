@@ -73,7 +73,7 @@ def split_by_reference(ts: TargetSet, test_fraction: float = 0.2, seed: int = 0,
 
 def pseudo_labelled(references: torch.Tensor, keys: Sequence[str], names: Sequence[str],
                     levels: Sequence[int] = (1, 2, 3, 4, 5), metric: str = DEFAULT_PSEUDO_METRIC,
-                    seed: int = 0, progress: bool = False) -> TargetSet:
+                    seed: int = 0, progress: bool = False, source: str = "refs") -> TargetSet:
     """``references`` x ``names`` x ``levels`` (+ each pristine image), labelled by the
     full-reference ``metric`` against the reference; labels cached under $QBENCH_HOME."""
     import qbench.metrics as metrics
@@ -105,10 +105,10 @@ def pseudo_labelled(references: torch.Tensor, keys: Sequence[str], names: Sequen
     lo, hi = float(distorted.min()), float(distorted.max())
     target = np.clip((oriented - lo) / (hi - lo), 0, 1) if hi > lo else np.ones_like(oriented)
     arrow = "higher" if m.info.higher_is_better else "lower (oriented)"
-    return TargetSet(images, target, refs, dists, np.asarray(lv), source="refs",
+    return TargetSet(images, target, refs, dists, np.asarray(lv), source=source,
                      ground_truth=f"full-reference pseudo-labels ({metric}, {arrow} is better, "
-                                  "min-max scaled) on the embedded refs photographs; no human "
-                                  "scores")
+                                  f"min-max scaled) on the {source} photographs under "
+                                  f"{len(names)} KADID-10k distortion types; no human scores")
 
 
 def _cached_labels(images, refs, keys, references, metric_name, metric, progress) -> np.ndarray:

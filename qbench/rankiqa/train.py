@@ -61,7 +61,8 @@ def new_model(widths=(8, 16, 32, 64), seed: int = 0) -> nn.Module:
         return build(ARCH, widths=list(widths))
 
 
-def _cosine(opt: torch.optim.Optimizer, steps: int):
+def cosine_schedule(opt: torch.optim.Optimizer, steps: int):
+    """Cosine decay of the learning rate to 0 over ``steps``."""
     return torch.optim.lr_scheduler.LambdaLR(
         opt, lambda k: 0.5 * (1 + np.cos(np.pi * min(k, steps) / max(steps, 1))))
 
@@ -75,7 +76,7 @@ def train_ranking(ranked: RankedSet, cfg: RankConfig, model: nn.Module | None = 
     model.train()
     loss_fn = SCHEMES[cfg.scheme]
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = _cosine(opt, cfg.steps)
+    sched = cosine_schedule(opt, cfg.steps)
     g = torch.Generator().manual_seed(int(cfg.seed) + 1)
     hist = History()
     steps = range(cfg.steps)
@@ -150,7 +151,7 @@ def finetune(model: nn.Module, train: TargetSet, cfg: FinetuneConfig, progress: 
     calibrate_head(model, train, cfg.crop, seed=cfg.seed)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = _cosine(opt, cfg.steps)
+    sched = cosine_schedule(opt, cfg.steps)
     g = torch.Generator().manual_seed(int(cfg.seed) + 2)
     target = torch.as_tensor(train.target, dtype=torch.float32)
     hist = History()
