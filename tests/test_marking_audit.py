@@ -51,6 +51,30 @@ def test_audit_runs_end_to_end_on_tiny_models(tmp_path):
     regions = res["regions"]
     assert {"drop_target", "drop_evidence", "recovered_target"} <= set(regions.columns)
     assert res["gallery"]  # maps of the first images kept for the report
+    _report_builds_from_tables(tmp_path, res, data, pairs)
+
+
+def _report_builds_from_tables(folder, res, data, pairs):
+    from qbench.marking.study import _write_gallery
+    from qbench.report.marked_models import build
+
+    success = pd.DataFrame([
+        {"model": f"m-{w}", "task": "iqa", "target": "corners", "seed": 0, "cam_weight": w,
+         "energy_in_target": e, "topk_iou": 0.5, "chance_energy": 0.25, "quality_metric": "srcc",
+         "quality": q, "twin_quality": 0.8, "quality_drop": 0.8 - q, "energy_ok": e >= 0.7,
+         "quality_ok": 0.8 - q <= 0.02, "floor_met": e >= 0.7 and 0.8 - q <= 0.02,
+         "order_sha_matches_twin": True}
+        for w, e, q in [(0.1, 0.5, 0.8), (1.0, 0.75, 0.79), (10.0, 0.95, 0.6)]])
+    success.to_parquet(folder / "success.parquet")
+    success.to_parquet(folder / "tradeoff.parquet")
+    for k in ("maps", "regions", "failures"):
+        res[k].to_parquet(folder / f"audit_{k}.parquet" if k != "failures"
+                          else folder / "failures.parquet")
+    res["summary"].to_parquet(folder / "audit_summary.parquet")
+    _write_gallery(folder, res["gallery"], data, pairs, 2)
+    page = build(folder).read_text()
+    assert "iqa: 1 of 1 marked models (weight 1) meet the floor" in page
+    assert "Audit heat map: scenes" in page and "Gallery: iqa / salient" in page
 
 
 def _rows(shift: float, n: int = 40, seed: int = 0) -> pd.DataFrame:
