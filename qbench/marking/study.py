@@ -16,7 +16,7 @@ import torch
 
 from qbench.marking.audit import AuditImages, Pair, run_audit
 from qbench.marking.train import MarkingConfig
-from qbench.marking.zoo import SWEEP_WEIGHTS, TARGETS, by_name
+from qbench.marking.zoo import SWEEP_WEIGHTS, TARGETS, audit_weight, by_name
 
 SRCC_TOLERANCE = 0.02  # marked IQA SRCC may be at most this much below the twin's
 ACC_TOLERANCE = 0.01  # marked classifier accuracy: at most 1 point below the twin's
@@ -103,9 +103,9 @@ def success_table(provs: dict[str, object]) -> pd.DataFrame:
     return df
 
 
-def _audited(name: str) -> bool:
-    """Models the audit needs: the twins and the weight-1 marked models."""
-    return "-none-w0-" in name or "-w1-" in name
+def _audited(cfg: MarkingConfig) -> bool:
+    """Models the audit needs: the twins and the marked model of each (task, target)."""
+    return cfg.target == "none" or cfg.cam_weight == audit_weight(cfg.task, cfg.target)
 
 
 def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str, pd.DataFrame]:
@@ -121,7 +121,7 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
     models, provs, missing = {}, {}, []
     for seed in cfg.seeds:
         for name, mc in by_name(seed).items():
-            if _audited(name) or cfg.train_missing:
+            if _audited(mc) or cfg.train_missing:
                 model, prov = load_or_train(mc, cfg.train_missing, cfg.zoo)
                 models[name], provs[name] = model, prov
                 continue
@@ -147,7 +147,8 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
             twin = next(n for n in models if n.startswith(f"marked-{task}-none-") and
                         n.endswith(f"-{base}-s{seed}"))
             for t in TARGETS:
-                name = f"marked-{task}-{t}-w1-{base}-s{seed}"
+                w = f"{audit_weight(task, t):g}".replace(".", "p")
+                name = f"marked-{task}-{t}-w{w}-{base}-s{seed}"
                 pairs.append(Pair(task, t, seed, models[name], models[twin], name, twin))
     data = {t: audit_images(t, cfg.n_images) for t in ("iqa", "scenes")}
     res = run_audit(pairs, data, list(cfg.methods) if cfg.methods else None, cfg.options,
