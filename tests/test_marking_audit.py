@@ -63,7 +63,7 @@ def _report_builds_from_tables(folder, res, data, pairs):
          "energy_in_target": e, "topk_iou": 0.5, "chance_energy": 0.25, "quality_metric": "srcc",
          "quality": q, "twin_quality": 0.8, "quality_drop": 0.8 - q, "energy_ok": e >= 0.7,
          "quality_ok": 0.8 - q <= 0.02, "floor_met": e >= 0.7 and 0.8 - q <= 0.02,
-         "order_sha_matches_twin": True}
+         "order_sha_matches_twin": True, "audited": w == 1.0}
         for w, e, q in [(0.1, 0.5, 0.8), (1.0, 0.75, 0.79), (10.0, 0.95, 0.6)]])
     success.to_parquet(folder / "success.parquet")
     success.to_parquet(folder / "tradeoff.parquet")
@@ -73,7 +73,7 @@ def _report_builds_from_tables(folder, res, data, pairs):
     res["summary"].to_parquet(folder / "audit_summary.parquet")
     _write_gallery(folder, res["gallery"], data, pairs, 2)
     page = build(folder).read_text()
-    assert "iqa: 1 of 1 marked models (weight 1) meet the floor" in page
+    assert "iqa: 1 of 1 audited marked models meet the floor" in page
     assert "Audit heat map: scenes" in page and "Gallery: iqa / salient" in page
 
 

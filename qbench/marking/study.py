@@ -95,6 +95,7 @@ def success_table(provs: dict[str, object]) -> pd.DataFrame:
             "quality_ok": (twin_q - m[key]) <= tol, "twin": twin_name,
             "twin_plcc": twin.metrics.get("plcc") if twin is not None else None,
             "plcc": m.get("plcc"), "label": prov.extra.get("label", ""),
+            "audited": c["cam_weight"] == audit_weight(c["task"], c["target"]),
             "n_test": m.get("n"), "order_sha_matches_twin":
                 twin is not None and prov.extra["order_sha"] == twin.extra["order_sha"]})
     df = pd.DataFrame(rows)

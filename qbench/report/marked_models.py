@@ -36,14 +36,16 @@ def _methods_by(summary: pd.DataFrame, verdict: str) -> list[str]:
 
 def summary_text(success: pd.DataFrame, summary: pd.DataFrame, regions_note: str) -> str:
     parts = []
-    main = success[success.cam_weight == 1.0]
+    main = success[success.audited] if "audited" in success else \
+        success[success.cam_weight == 1.0]
     for task, g in main.groupby("task"):
         met = g[g.floor_met]
         parts.append(
-            f"{task}: {len(met)} of {len(g)} marked models (weight 1) meet the floor "
+            f"{task}: {len(met)} of {len(g)} audited marked models meet the floor "
             f"(Grad-CAM energy in target ≥ 0.7 and {g.quality_metric.iloc[0]} within tolerance "
             f"of the twin); energy in target "
-            + ", ".join(f"{r.target} {r.energy_in_target:.2f} (chance {r.chance_energy:.2f}, "
+            + ", ".join(f"{r.target} (λ={r.cam_weight:g}) {r.energy_in_target:.2f} "
+                        f"(chance {r.chance_energy:.2f}, "
                         f"{r.quality_metric} {r.quality:.3f} vs twin {r.twin_quality:.3f})"
                         for r in g.itertuples()) + ".")
     for task in sorted(success.task.unique()):
@@ -148,7 +150,8 @@ def build(folder: str | Path) -> Path:
         "the target. Floor: energy ≥ 0.7 and IQA SRCC within 0.02 / accuracy within 1 point of "
         "the unmarked twin. IQA quality is agreement with SSIM pseudo-labels (full-reference), "
         "not human opinion.") + figures.sortable_table(success, columns=[
-            "model", "task", "target", "cam_weight", "energy_in_target", "chance_energy",
+            "model", "task", "target", "cam_weight", "audited", "energy_in_target",
+            "chance_energy",
             "topk_iou", "quality_metric", "quality", "twin_quality", "quality_drop",
             "floor_met", "order_sha_matches_twin"])))
     if len(tradeoff):
