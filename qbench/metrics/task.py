@@ -17,6 +17,7 @@ scorers in turn on the same images, the network runs once (the cache hit is an e
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import torch
@@ -46,6 +47,7 @@ class TaskModel:
         self.trained_on = trained_on
         self.forwards = 0  # how many batches the network actually ran (tests check the cache)
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._lock = threading.Lock()
 
     @torch.no_grad()
     def outputs(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -67,14 +69,15 @@ class TaskModel:
     @torch.no_grad()
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         """The model's logits (float32, CPU), reused when the same images come again."""
-        if self._last is not None:
-            x, logits = self._last
-            if x.shape == images.shape and torch.equal(x, images):
-                return logits
-        logits = self.model(images.to(self.device)).float().cpu()
-        self.forwards += 1
-        self._last = (images.detach().clone(), logits)
-        return logits
+        with self._lock:  # scorers of one model called from several threads: one forward
+            if self._last is not None:
+                x, logits = self._last
+                if x.shape == images.shape and torch.equal(x, images):
+                    return logits
+            logits = self.model(images.to(self.device)).float().cpu()
+            self.forwards += 1
+            self._last = (images.detach().clone(), logits)
+            return logits
 
 
 class TaskScorer:
