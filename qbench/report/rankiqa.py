@@ -105,3 +105,28 @@ def build(folder: str | Path) -> Path:
     html = page("RankIQA: learning to rank distortion levels", summary(meta, ranking, corr, abl),
                 sections, meta=info)
     return write_page(folder / "report.html", html)
+
+
+def example(folder: str | Path) -> None:
+    """A tiny but complete set of this study's tables and ``study.json`` (for page tests)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    types = ["rankiqa-live:gblur", "rankiqa-live:wn"]
+    acc = {"untrained": 0.4, "rankiqa": 0.95, "scratch-on-target": 0.7, "rankiqa-ft": 0.9}
+    pd.DataFrame([{"set": "live", "model": m, "type": t, "accuracy": a, "pairs": 30}
+                  for m, a in acc.items() for t in [*types, "all"]]
+                 ).to_parquet(folder / "ranking.parquet")
+    pd.DataFrame([{"set": "live", "model": m, "srcc": a - 0.3, "plcc": a - 0.35, "n": 20}
+                  for m, a in acc.items()]).to_parquet(folder / "correlations.parquet")
+    pd.DataFrame([{"set": "live", "levels": k, "kept": "", "accuracy": 0.7 + 0.04 * k,
+                   "srcc": 0.1 * k, "plcc": 0.1 * k, "n": 20} for k in range(2, 7)]
+                 ).to_parquet(folder / "ablation.parquet")
+    pd.DataFrame([{"set": "live", "model": "rankiqa", "step": s, "loss": 1 / (1 + s)}
+                  for s in range(0, 30, 10)]).to_parquet(folder / "training.parquet")
+    split = {"train_refs": ["a", "b"], "test_refs": ["c"], "types": types,
+             "ground_truth": "example pseudo-labels"}
+    config = {"sets": ["live"], "size": 64, "crop": 32, "n_crops": 30, "rank_steps": 30,
+              "ft_steps": 30}
+    (folder / "study.json").write_text(json.dumps(
+        {"study": "rankiqa", "preset": "example", "config": config, "seed": 0,
+         "git_revision": "example", "splits": {"live": split}, "seconds": 1.0}))
