@@ -66,6 +66,7 @@ def test_an_unwritable_qbench_home_fails(tmp_path, monkeypatch):
     home = next(f for f in findings if f.name == "QBENCH_HOME")
     assert home.status == "fail" and home.blocking and "not writable" in home.detail
     assert "set QBENCH_HOME" in home.fix
+    assert not any("crashed" in f.detail for f in findings)  # dependent checks say "skipped"
 
 
 def test_a_missing_required_package_fails_and_an_optional_one_warns(monkeypatch):
