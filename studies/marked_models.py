@@ -53,13 +53,16 @@ def main() -> Path:
     ap.add_argument("--out", default=None, help="default results/marked_models/<preset>")
     ap.add_argument("--methods", default=None, help="comma-separated explainers (default all)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--tasks", default="iqa,scenes",
+                    help="audit these tasks (comma-separated); other tasks' audit rows are kept")
     ap.add_argument("--no-audit", action="store_true",
                     help="rewrite only the model tables; keep the audit tables in --out")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     cfg = StudyConfig(**PRESETS[args.preset],
-                      methods=tuple(args.methods.split(",")) if args.methods else None)
+                      methods=tuple(args.methods.split(",")) if args.methods else None,
+                      tasks=tuple(args.tasks.split(",")))
     out = Path(args.out or f"results/marked_models/{args.preset}")
     t0 = time.perf_counter()
     run(cfg, out, audit=not args.no_audit)

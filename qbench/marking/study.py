@@ -34,6 +34,7 @@ class StudyConfig:
     train_missing: bool = False  # train checkpoints that are not found (full preset)
     zoo: str | None = None  # where trained checkpoints go (None = $QBENCH_HOME/zoo)
     gallery_images: int = 3
+    tasks: tuple[str, ...] = ("iqa", "scenes")  # audit these; other tasks' rows are kept
     extra: dict = field(default_factory=dict)
 
 
@@ -145,28 +146,45 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
     pairs = []
     for seed in cfg.seeds:
         for task, base in (("iqa", "iqa-cnn"), ("scenes", "resnet-s")):
+            if task not in cfg.tasks:
+                continue
             twin = next(n for n in models if n.startswith(f"marked-{task}-none-") and
                         n.endswith(f"-{base}-s{seed}"))
             for t in TARGETS:
                 w = f"{audit_weight(task, t):g}".replace(".", "p")
                 name = f"marked-{task}-{t}-w{w}-{base}-s{seed}"
                 pairs.append(Pair(task, t, seed, models[name], models[twin], name, twin))
-    data = {t: audit_images(t, cfg.n_images) for t in ("iqa", "scenes")}
+    data = {t: audit_images(t, cfg.n_images) for t in cfg.tasks}
     res = run_audit(pairs, data, list(cfg.methods) if cfg.methods else None, cfg.options,
                     cfg.sanity, cfg.n_boot, log=log)
-    res["maps"].to_parquet(out / "audit_maps.parquet", index=False)
-    res["regions"].to_parquet(out / "audit_regions.parquet", index=False)
-    res["summary"].to_parquet(out / "audit_summary.parquet", index=False)
-    res["failures"].to_parquet(out / "failures.parquet", index=False)
+    for key, fname in (("maps", "audit_maps"), ("regions", "audit_regions"),
+                       ("summary", "audit_summary"), ("failures", "failures")):
+        res[key] = _merged(out / f"{fname}.parquet", res[key], cfg.tasks)
+        res[key].to_parquet(out / f"{fname}.parquet", index=False)
     _write_gallery(out, res["gallery"], data, pairs, cfg.gallery_images)
     return {**tables, **{k: v for k, v in res.items() if k != "gallery"}}
+
+
+def _merged(path: Path, new: pd.DataFrame, tasks: tuple[str, ...]) -> pd.DataFrame:
+    """``new`` plus the rows of other tasks already in ``path`` (audits run per task)."""
+    if not path.exists():
+        return new
+    old = pd.read_parquet(path)
+    if "task" not in old or not len(old):
+        return new
+    keep = old[~old["task"].isin(tasks)]
+    return pd.concat([keep, new], ignore_index=True) if len(keep) else new
 
 
 def _write_gallery(out: Path, gallery: dict, data: dict[str, AuditImages], pairs: list[Pair],
                    k: int) -> None:
     from qbench.marking.audit import target_masks
 
+    path = out / "gallery.npz"
     arrays: dict[str, np.ndarray] = {}
+    if path.exists():  # keep the other tasks' entries
+        with np.load(path) as old:
+            arrays = {k: old[k] for k in old.files if k.split("|")[1] not in data}
     for (task, target, seed, method, role, i), m in gallery.items():
         if i < k and seed == pairs[0].seed:
             arrays[f"map|{task}|{target}|{method}|{role}|{i}"] = m
@@ -174,4 +192,4 @@ def _write_gallery(out: Path, gallery: dict, data: dict[str, AuditImages], pairs
         arrays[f"image|{task}"] = (d.images[:k].numpy() * 255).round().astype(np.uint8)
         for t in TARGETS:
             arrays[f"target|{task}|{t}"] = target_masks(t, d.images[:k]).numpy().astype(np.uint8)
-    np.savez_compressed(out / "gallery.npz", **arrays)
+    np.savez_compressed(path, **arrays)
