@@ -123,7 +123,7 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
     models, provs, missing = {}, {}, []
     for seed in cfg.seeds:
         for name, mc in by_name(seed).items():
-            if _audited(mc) or cfg.train_missing:
+            if (_audited(mc) and mc.task in cfg.tasks and audit) or cfg.train_missing:
                 model, prov = load_or_train(mc, cfg.train_missing, cfg.zoo)
                 models[name], provs[name] = model, prov
                 continue
