@@ -326,3 +326,38 @@ def test_a_plugin_that_exits_while_being_created_is_a_plugin_error():
     spec = f"{__name__}:exiting_factory"
     with pytest.raises(PluginError, match="creating the metric raised SystemExit"):
         create(spec)
+
+
+def test_a_corruption_failing_on_one_image_fails_only_that_image(monkeypatch):
+    import qbench.corrupt as corruptions
+    from qbench.engine import guard
+
+    real = corruptions.apply
+
+    def fussy(images, name, severity, seed=0, table=None):
+        if (images.flatten(1).amax(dim=1) == 0).any():
+            raise ValueError("cannot corrupt a black image")
+        return real(images, name, severity, seed=seed, table=table)
+
+    monkeypatch.setattr(corruptions, "apply", fussy)
+    x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    x[1] = 0
+    out, failed = guard.corrupt(x, "gaussian_noise", 3, 5, None)
+    assert list(failed) == [1] and failed[1].kind == "item" and "black image" in failed[1]
+    for p in (0, 2):  # the others are corrupted exactly as on their own
+        assert torch.equal(out[p], real(x[p : p + 1], "gaussian_noise", 3, seed=5)[0])
+    _, all_failed = guard.corrupt(torch.zeros(2, 3, 8, 8), "gaussian_noise", 3, 5, None)
+    assert {f.kind for f in all_failed.values()} == {"config"}  # no image proven at fault
+
+
+def test_a_1x1_image_that_a_corruption_cannot_handle_is_recorded_and_the_run_goes_on(tmp_path):
+    paths = [rgb(tmp_path / "tiny.png", 1, (1, 1))] + [rgb(tmp_path / f"ok{k}.png", k)
+                                                       for k in range(2)]
+    store = Store(tmp_path / "store")
+    run = store.begin_run({"job": "tiny"})
+    score(store, run, file_set(paths), grid(["elastic_transform"], [2], clean=False),
+          [MeanBrightness()], progress=False, workers=1)
+    rows, fails = store.rows(run), store.failures(run)
+    assert sorted(rows.item) == ["ok0.png", "ok1.png"]
+    assert fails.item.tolist() == ["tiny.png"]
+    assert fails.reason[0].startswith("corruption failed: LinAlgError")
