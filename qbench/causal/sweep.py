@@ -120,8 +120,14 @@ def run(folder: str | Path, models: Sequence[str], metrics: Sequence[str],
         severities: Sequence[int] = (1, 2, 3, 4, 5), seed: int = 0, dataset: str = "scenes",
         root: str | None = None, device: str = "cpu", progress: bool = True,
         table: str | None = None, split: str | None = None,
-        data_options: dict | None = None) -> tuple[Store, str]:
-    """Score the sweep into ``folder/store``; returns the store and the run id."""
+        data_options: dict | None = None, workers: int | None = None,
+        batch_size: int = 16) -> tuple[Store, str]:
+    """Score the sweep into ``folder/store``; returns the store and the run id.
+
+    ``table`` (severity table), ``split``, ``data_options`` (loader options, e.g. scenes
+    ``size``/``seed``), ``workers`` (metrics side by side, engine default: the cores) and
+    ``batch_size`` are optional extras beyond the contract; the defaults are documented above.
+    """
     corruptions = list(corruptions) if corruptions is not None else imagenet_c_names()
     table = table or default_table(dataset)
     ds = load_images(dataset, n_images, root, split, data_options)
@@ -137,7 +143,8 @@ def run(folder: str | Path, models: Sequence[str], metrics: Sequence[str],
     _write_items(store, rid, ds)
     store.record_scorers(rid, [asdict(s.info) for s in scorers])
     summary = score(store, rid, ds, grid(corruptions, severities), scorers, seed=seed,
-                    table=table, progress=progress)  # the engine holds the run's lock
+                    table=table, batch_size=batch_size, progress=progress,
+                    workers=workers)  # the engine holds the run's lock
     store.end_run(rid, "finished", totals=asdict(summary), skipped_metrics=skipped)
     return store, rid
 
