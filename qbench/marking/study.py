@@ -110,6 +110,48 @@ def _audited(cfg: MarkingConfig) -> bool:
     return cfg.target == "none" or cfg.cam_weight == audit_weight(cfg.task, cfg.target)
 
 
+def _outputs(model, data, batch_size: int = 256) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(data.batch(range(s, min(s + batch_size, len(data)))))
+                          for s in range(0, len(data), batch_size)]).numpy()
+
+
+def quality_difference(success: pd.DataFrame, n_boot: int = 300, seed: int = 0
+                       ) -> pd.DataFrame:
+    """Adds the paired bootstrap CI (over test images) of twin − marked quality (SRCC with the
+    pseudo-label, or accuracy): is a drop real or within the test set's noise?"""
+    from scipy.stats import spearmanr
+
+    from qbench.marking.data import task_set
+    from qbench.models import load
+
+    rows = []
+    cache: dict = {}
+    for r in success.itertuples():
+        c = load(r.model)[1].extra["config"]
+        key = (r.task, c["size"])
+        if key not in cache:
+            cache[key] = task_set(r.task, "test", c["size"])
+        test = cache[key]
+        out_m, out_t = _outputs(load(r.model)[0], test), _outputs(load(r.twin)[0], test)
+        rng = np.random.default_rng(seed)
+        diffs = []
+        for _ in range(n_boot):
+            i = rng.integers(0, len(test), len(test))
+            if r.task == "iqa":
+                d = spearmanr(out_t[i], test.y[i]).statistic - spearmanr(out_m[i],
+                                                                        test.y[i]).statistic
+            else:
+                d = (out_t[i].argmax(1) == test.y[i]).mean() - (out_m[i].argmax(1) ==
+                                                                 test.y[i]).mean()
+            diffs.append(d)
+        lo, hi = np.quantile(diffs, [0.025, 0.975])
+        rows.append({"model": r.model, "quality_drop_lo": float(lo),
+                     "quality_drop_hi": float(hi)})
+    return success.merge(pd.DataFrame(rows), on="model", how="left") if rows else success
+
+
 def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str, pd.DataFrame]:
     """Load/train every model of the plan for ``cfg.seeds``, audit, write tables to ``out``.
 
@@ -132,6 +174,8 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
             except CheckpointError:
                 missing.append(name)
     success = success_table(provs)
+    if len(success):
+        success = quality_difference(success[success.twin.isin(provs)], seed=cfg.seeds[0])
     tradeoff = success[(success.task == "iqa") & (success.target == "corners")].copy()
     tradeoff = tradeoff[tradeoff.cam_weight.isin(SWEEP_WEIGHTS)].sort_values("cam_weight")
     success.to_parquet(out / "success.parquet", index=False)

@@ -149,11 +149,13 @@ def build(folder: str | Path) -> Path:
         "positive energy inside the target, and IoU of its top-k pixels (k = target area) with "
         "the target. Floor: energy ≥ 0.7 and IQA SRCC within 0.02 / accuracy within 1 point of "
         "the unmarked twin. IQA quality is agreement with SSIM pseudo-labels (full-reference), "
-        "not human opinion.") + figures.sortable_table(success, columns=[
+        "not human opinion. quality_drop_lo/hi: paired bootstrap 95% CI of twin − marked "
+        "over test images.") + figures.sortable_table(success, columns=[c for c in [
             "model", "task", "target", "cam_weight", "audited", "energy_in_target",
             "chance_energy",
             "topk_iou", "quality_metric", "quality", "twin_quality", "quality_drop",
-            "floor_met", "order_sha_matches_twin"])))
+            "quality_drop_lo", "quality_drop_hi",
+            "floor_met", "order_sha_matches_twin"] if c in success])))
     if len(tradeoff):
         t = tradeoff.assign(label=[f"λ={w:g}" for w in tradeoff.cam_weight])
         fig = figures.tradeoff_curve(t, x="energy_in_target", y="quality", label="label",
