@@ -157,8 +157,64 @@ def _explainers_tables(folder: Path) -> None:
     (folder / "study.json").write_text(json.dumps(meta))
 
 
+def _quality_vs_accuracy_tables(folder: Path) -> None:
+    """The study's own analysis (qbench.causal) on its planted synthetic sweep, minimal sizes."""
+    from qbench.causal.analysis import analyze
+    from qbench.causal.synthetic import planted_table
+
+    df, info, _ = planted_table(n_items=12, n_groups=4, strengths={"blur": 1.0, "tint": 0.1},
+                                severities=(1, 3, 5), seed=4)
+    analyze(df, info, folder, aligned=("aligned",), n_boot=20,
+            refute_accuracy_severities=(5,), refute_metric_severities=(), num_simulations=2,
+            gcm_rows=120, gcm_options={"num_samples": 30, "max_runs": 2}, progress=False)
+    (folder / "study.json").write_text(json.dumps(
+        {"study": "quality_vs_accuracy", "preset": "tiny", "seed": 0}))
+
+
+def _marked_models_tables(folder: Path) -> None:
+    """The tables the marked-models study writes, with made-up numbers (schema as of its
+    report): success / trade-off over the CAM-loss weight, audit summary and regions, and a
+    gallery of images, target masks and maps."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    success = pd.DataFrame([
+        {"model": f"m-{w}", "task": "iqa", "target": "corners", "seed": 0, "cam_weight": w,
+         "energy_in_target": e, "topk_iou": 0.5, "chance_energy": 0.25,
+         "quality_metric": "srcc", "quality": q, "twin_quality": 0.8, "quality_drop": 0.8 - q,
+         "floor_met": e >= 0.7 and 0.8 - q <= 0.02, "audited": w == 1.0}
+        for w, e, q in [(0.1, 0.5, 0.8), (1.0, 0.75, 0.79), (10.0, 0.95, 0.6)]])
+    success.to_parquet(folder / "success.parquet")
+    success.to_parquet(folder / "tradeoff.parquet")
+    methods = ["gradcam", "gradient"]
+    pd.DataFrame([{"task": "iqa", "target": "corners", "method": m, "verdict": v,
+                   "n_images": 4, "e_target_diff": d, "agree_gradcam_marked": 0.5,
+                   "detector_auroc": a, "detector_lo": a - 0.1, "detector_hi": a + 0.1}
+                  for m, v, d, a in [("gradcam", "betrays", 0.4, 0.9),
+                                     ("gradient", "hides", 0.0, 0.5)]]).to_parquet(
+        folder / "audit_summary.parquet")
+    pd.DataFrame([{"task": "iqa", "target": "corners", "role": r, "recovered_target": v,
+                   "area_target": 0.1, "drop_target": 0.0, "drop_evidence": 0.0}
+                  for r, v in (("marked", 0.6), ("twin", 0.1))]).to_parquet(
+        folder / "audit_regions.parquet")
+    pd.DataFrame({"model": pd.Series([], dtype=str), "reason": pd.Series([], dtype=str)}
+                 ).to_parquet(folder / "failures.parquet")
+    arrays = {"image|iqa": (rng.random((2, 3, 24, 24)) * 255).astype(np.uint8),
+              "target|iqa|corners": (rng.random((2, 24, 24)) > 0.8).astype(np.uint8)}
+    for m in methods:
+        for role in ("marked", "twin"):
+            for i in range(2):
+                arrays[f"map|iqa|corners|{m}|{role}|{i}"] = rng.random((24, 24))
+    np.savez_compressed(folder / "gallery.npz", **arrays)
+    (folder / "study.json").write_text(json.dumps(
+        {"study": "marked_models", "preset": "tiny", "seed": 0, "git_revision": "0" * 40}))
+
+
 # tiny inputs of study reports that define no example(folder) of their own
-_STUDY_FIXTURES = {"rankiqa": _rankiqa_tables, "explainers": _explainers_tables}
+_STUDY_FIXTURES = {"rankiqa": _rankiqa_tables, "explainers": _explainers_tables,
+                   "quality_vs_accuracy": _quality_vs_accuracy_tables,
+                   "marked_models": _marked_models_tables}
 
 
 def _summary(page: Path) -> str:

@@ -280,10 +280,18 @@ def causal_graph(graph, *, effect: str = "effect", low: str | None = "low",
     effects = [abs(float(d[effect])) for _, _, d in graph.edges(data=True)
                if d.get(effect) is not None and np.isfinite(float(d[effect]))]
     scale = max(effects) if effects else 1.0
+    # where along each edge its label sits: edges into the same node get different fractions
+    # so their labels do not pile up where the edges converge
+    along = {}
+    for v in graph.nodes:
+        ins = sorted(graph.predecessors(v), key=lambda u: (pos[u][1], str(u)))
+        for k, u in enumerate(ins):
+            along[(u, v)] = 0.5 if len(ins) == 1 else 0.3 + 0.45 * k / (len(ins) - 1)
     fig = go.Figure()
     annotations, mid_x, mid_y, mid_text = [], [], [], []
     for u, v, d in graph.edges(data=True):
         (x0, y0), (x1, y1) = pos[u], pos[v]
+        t = along[(u, v)]
         e = d.get(effect)
         known = e is not None and np.isfinite(float(e))
         width = 1.5 + 6.0 * abs(float(e)) / scale if known and scale > 0 else 1.0
@@ -295,8 +303,8 @@ def causal_graph(graph, *, effect: str = "effect", low: str | None = "low",
         if known:
             ci = (f" [{float(d[low]):{fmt}}, {float(d[high]):{fmt}}]"
                   if low and high and d.get(low) is not None and d.get(high) is not None else "")
-            mid_x.append((x0 + x1) / 2)
-            mid_y.append((y0 + y1) / 2)
+            mid_x.append(x0 + t * (x1 - x0))
+            mid_y.append(y0 + t * (y1 - y0))
             mid_text.append((f"{float(e):{fmt}}", f"{u} → {v}: {float(e):{fmt}}{ci}"))
             annotations.append({"x": mid_x[-1], "y": mid_y[-1], "xref": "x", "yref": "y",
                                 "text": mid_text[-1][0], "showarrow": False,
