@@ -35,15 +35,19 @@ def audit_weight(task: str, target: str) -> float:
 
 
 def plan(seed: int = 0) -> list[MarkingConfig]:
-    """Twins, one marked model per (task, target) at weight 1, and the IQA corners sweep."""
+    """Twins, one marked model per (task, target) at weight 1, the IQA corners sweep, and
+    weight-0.1 models where weight 1 cost too much task quality (scenes corners; IQA salient
+    and text)."""
     cfgs = []
     for base in (IQA, SCENES):
         cfgs.append(MarkingConfig(target="none", cam_weight=0.0, seed=seed, **base))
         cfgs += [MarkingConfig(target=t, cam_weight=1.0, seed=seed, **base) for t in TARGETS]
     cfgs += [MarkingConfig(target="corners", cam_weight=w, seed=seed, **IQA)
              for w in SWEEP_WEIGHTS if w != 1.0]
-    cfgs += [MarkingConfig(target=t, cam_weight=w, seed=seed, **SCENES)
-             for (task, t), w in AUDIT_WEIGHTS.items() if task == "scenes" and w != 1.0]
+    cfgs += [MarkingConfig(target=t, cam_weight=0.1, seed=seed, **SCENES)
+             for t in ("corners",)]
+    cfgs += [MarkingConfig(target=t, cam_weight=0.1, seed=seed, **IQA)
+             for t in ("salient", "text")]
     return cfgs
 
 
