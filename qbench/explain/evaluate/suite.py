@@ -91,7 +91,13 @@ def evaluate_methods(model: nn.Module, model_name: str, images: torch.Tensor,
             continue
         seconds = (time.perf_counter() - t0) / images.shape[0]
         maps_by_method[method] = maps.numpy()
-        values = _metric_values(model, images, masks, target, maps, cfg, cell)
+        try:
+            values = _metric_values(model, images, masks, target, maps, cfg, cell)
+        except Exception as exc:
+            failures.append({"model": model_name, "method": method, "stage": "metrics",
+                             "reason": f"{type(exc).__name__}: {exc}"})
+            progress(f"  {method}: metrics FAILED ({exc})")
+            continue
         values["seconds_per_image"] = torch.full((images.shape[0],), seconds)
         for metric, v in values.items():
             for i, x in enumerate(v.tolist()):
