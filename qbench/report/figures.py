@@ -349,7 +349,8 @@ _TABLE_STYLE = """<style>
 table.qb-sortable{border-collapse:collapse;font-size:.9em;margin:.5em 0}
 table.qb-sortable th,table.qb-sortable td{padding:.3em .6em;border-bottom:1px solid #ddd;
 text-align:left;vertical-align:top}
-table.qb-sortable .n{text-align:right}table.qb-sortable td.n{white-space:nowrap}
+table.qb-sortable .n{text-align:right}
+table.qb-sortable td.n,table.qb-sortable .nw{white-space:nowrap}
 table.qb-sortable th{cursor:pointer;background:#f4f6f8;user-select:none}
 table.qb-sortable th[data-dir=asc]::after{content:' \\25B2'}
 table.qb-sortable th[data-dir=desc]::after{content:' \\25BC'}
@@ -374,12 +375,13 @@ def _cell(value, fmt: str) -> tuple[str, str]:
 def sortable_table(df: pd.DataFrame, *, columns: Sequence[str] | None = None,
                    ci: dict[str, tuple[str, str]] | None = None,
                    labels: dict[str, str] | None = None, fmt: str = ".3f",
-                   links: dict[str, str] | None = None, caption: str = "",
-                   table_id: str | None = None) -> str:
+                   links: dict[str, str] | None = None, nowrap: Sequence[str] = (),
+                   caption: str = "", table_id: str | None = None) -> str:
     """An HTML table whose headers sort on click (inline JS, no network). ``ci`` maps a value
     column to its (low, high) interval-end columns, shown as ``v [lo, hi]`` in one cell and
     sorted by v; ``labels`` renames headers; ``links`` maps a column to the column holding
-    its link target. Integers (item counts) print without decimals; all text is escaped."""
+    its link target; ``nowrap`` columns never wrap (dates). Integers (item counts) print
+    without decimals; all text is escaped."""
     ci = ci or {}
     links = links or {}
     hidden = {c for pair in ci.values() for c in pair} | set(links.values())
@@ -388,7 +390,8 @@ def sortable_table(df: pd.DataFrame, *, columns: Sequence[str] | None = None,
     labels = labels or {}
     numeric = {c: c in ci or (pd.api.types.is_numeric_dtype(df[c])
                               and not pd.api.types.is_bool_dtype(df[c])) for c in cols}
-    kls = {c: " class='n'" if numeric[c] else "" for c in cols}
+    kls = {c: " class='n'" if numeric[c] else (" class='nw'" if c in nowrap else "")
+           for c in cols}
     head = "".join(f"<th{kls[c]} onclick='qbSort(this)' title='sort'>"
                    f"{_html.escape(labels.get(c, c))}</th>" for c in cols)
     body = []

@@ -132,11 +132,18 @@ def build_all(root: str | Path,
     return Built(index, entries)
 
 
+def _name(e: Entry, root: Path) -> str:
+    """A study's name; a scoring store (no study.json) by its folder under the root."""
+    if e.found.kind == "scoring":
+        return f"{os.path.relpath(e.found.folder, root)} (scoring)"
+    return e.found.study
+
+
 def _rows(root: Path, entries: list[Entry]) -> pd.DataFrame:
     rows = []
     for e in entries:
         rel = os.path.relpath(e.report if e.report else e.found.folder, root)
-        rows.append({"study": e.found.study, "preset": e.found.preset or "-",
+        rows.append({"study": _name(e, root), "preset": e.found.preset or "-",
                      "date": e.date.strftime("%Y-%m-%d %H:%M"),
                      "headline": e.headline if not e.error else f"rebuild failed: {e.error}",
                      "report": rel if e.report else "(none)", "href": rel if e.report else "",
@@ -150,12 +157,12 @@ def summarise(entries: list[Entry], root: Path) -> str:
     if not entries:
         return (f"No results were found under {root}: run a study, `qbench run demo` or "
                 "`qbench leaderboard run` first.")
-    studies = sorted({e.found.study for e in entries})
+    studies = sorted({_name(e, root) for e in entries})
     newest = max(entries, key=lambda e: e.date)
     ok = [e for e in entries if not e.error]
     text = (f"{len(ok)} of {len(entries)} report(s) rebuilt from stored results under "
             f"{root.name or root}, covering {len(studies)} stud{'y' if len(studies) == 1 else 'ies'}"
-            f" ({', '.join(studies)}); the newest results are {newest.found.study}"
+            f" ({', '.join(studies)}); the newest results are {_name(newest, root)}"
             f"{' / ' + newest.found.preset if newest.found.preset else ''} from "
             f"{newest.date:%Y-%m-%d %H:%M} UTC.")
     failed = [e for e in entries if e.error]
@@ -176,8 +183,9 @@ def write_index(root: Path, entries: list[Entry]) -> Path:
     sections = [
         ("Latest report of each study", note("One line per study: its newest results "
                                               "(dates UTC); click a header to sort.")
-         + sortable_table(latest, columns=cols, links={"report": "href"}, table_id="latest")),
-        ("Every report", sortable_table(table, columns=[*cols, "folder"],
+         + sortable_table(latest, columns=cols, links={"report": "href"}, nowrap=["date"],
+                          table_id="latest")),
+        ("Every report", sortable_table(table, columns=[*cols, "folder"], nowrap=["date"],
                                         links={"report": "href"}, table_id="all")),
     ]
     built = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
