@@ -16,7 +16,7 @@ import torch
 
 from qbench.marking.audit import AuditImages, Pair, run_audit
 from qbench.marking.train import MarkingConfig
-from qbench.marking.zoo import SWEEP_WEIGHTS, TARGETS, audit_weight, by_name
+from qbench.marking.zoo import SWEEP_WEIGHTS, TARGETS, by_name
 
 SRCC_TOLERANCE = 0.02  # marked IQA SRCC may be at most this much below the twin's
 ACC_TOLERANCE = 0.01  # marked classifier accuracy: at most 1 point below the twin's
@@ -96,18 +96,12 @@ def success_table(provs: dict[str, object]) -> pd.DataFrame:
             "quality_ok": (twin_q - m[key]) <= tol, "twin": twin_name,
             "twin_plcc": twin.metrics.get("plcc") if twin is not None else None,
             "plcc": m.get("plcc"), "label": prov.extra.get("label", ""),
-            "audited": c["cam_weight"] == audit_weight(c["task"], c["target"]),
             "n_test": m.get("n"), "order_sha_matches_twin":
                 twin is not None and prov.extra["order_sha"] == twin.extra["order_sha"]})
     df = pd.DataFrame(rows)
     if len(df):
         df["floor_met"] = df["energy_ok"] & df["quality_ok"]
     return df
-
-
-def _audited(cfg: MarkingConfig) -> bool:
-    """Models the audit needs: the twins and the marked model of each (task, target)."""
-    return cfg.target == "none" or cfg.cam_weight == audit_weight(cfg.task, cfg.target)
 
 
 def _outputs(model, data, batch_size: int = 256) -> np.ndarray:
@@ -152,22 +146,37 @@ def quality_difference(success: pd.DataFrame, n_boot: int = 300, seed: int = 0
     return success.merge(pd.DataFrame(rows), on="model", how="left") if rows else success
 
 
-def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str, pd.DataFrame]:
-    """Load/train every model of the plan for ``cfg.seeds``, audit, write tables to ``out``.
+def choose_audited(success: pd.DataFrame) -> pd.Series:
+    """Which marked model of each (task, target, seed) the audit uses, from the numbers: one
+    that meets the whole floor (highest energy first); else one that meets the energy floor
+    with the smallest quality drop; else the highest energy. Returns a boolean Series."""
+    chosen = pd.Series(False, index=success.index)
+    for _, g in success.groupby(["task", "target", "seed"]):
+        met, energetic = g[g.floor_met], g[g.energy_ok]
+        if len(met):
+            pick = met.energy_in_target.idxmax()
+        elif len(energetic):
+            pick = energetic.quality_drop.idxmin()
+        else:
+            pick = g.energy_in_target.idxmax()
+        chosen[pick] = True
+    return chosen
 
-    Sweep checkpoints that are missing (and not trained) are listed in ``missing.json`` and
-    left out of the trade-off; the audited ones must exist. ``audit=False`` rewrites only the
-    model tables (success, trade-off) and keeps the audit tables already in ``out``."""
+
+def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str, pd.DataFrame]:
+    """Measure every model of the plan for ``cfg.seeds`` (training missing ones when
+    ``cfg.train_missing``), choose the audited marked model per (task, target), audit, and
+    write the tables to ``out``. Checkpoints that are missing are listed in ``missing.json``
+    and left out. ``audit=False`` rewrites only the model tables (success, trade-off)."""
     import qbench.marking  # noqa: F401  (registers iqa-cnn)
-    from qbench.models import CheckpointError, find, provenance
+    from qbench.models import CheckpointError, find, load, provenance
 
     out.mkdir(parents=True, exist_ok=True)
-    models, provs, missing = {}, {}, []
+    provs, missing = {}, []
     for seed in cfg.seeds:
         for name, mc in by_name(seed).items():
-            if (_audited(mc) and mc.task in cfg.tasks and audit) or cfg.train_missing:
-                model, prov = load_or_train(mc, cfg.train_missing, cfg.zoo)
-                models[name], provs[name] = model, prov
+            if cfg.train_missing:
+                provs[name] = load_or_train(mc, True, cfg.zoo)[1]
                 continue
             try:
                 provs[name] = provenance(find(name))
@@ -176,6 +185,7 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
     success = success_table(provs)
     if len(success):
         success = quality_difference(success[success.twin.isin(provs)], seed=cfg.seeds[0])
+        success["audited"] = choose_audited(success)
     tradeoff = success[(success.task == "iqa") & (success.target == "corners")].copy()
     tradeoff = tradeoff[tradeoff.cam_weight.isin(SWEEP_WEIGHTS)].sort_values("cam_weight")
     success.to_parquet(out / "success.parquet", index=False)
@@ -187,17 +197,16 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
     tables = {"success": success, "tradeoff": tradeoff}
     if not audit:
         return tables
-    pairs = []
-    for seed in cfg.seeds:
-        for task, base in (("iqa", "iqa-cnn"), ("scenes", "resnet-s")):
-            if task not in cfg.tasks:
-                continue
-            twin = next(n for n in models if n.startswith(f"marked-{task}-none-") and
-                        n.endswith(f"-{base}-s{seed}"))
-            for t in TARGETS:
-                w = f"{audit_weight(task, t):g}".replace(".", "p")
-                name = f"marked-{task}-{t}-w{w}-{base}-s{seed}"
-                pairs.append(Pair(task, t, seed, models[name], models[twin], name, twin))
+    pairs, models = [], {}
+
+    def model(name: str):
+        if name not in models:
+            models[name] = load(name)[0]
+        return models[name]
+
+    for r in success[success.audited & success.task.isin(cfg.tasks)].itertuples():
+        pairs.append(Pair(r.task, r.target, int(r.seed), model(r.model), model(r.twin),
+                          r.model, r.twin))
     data = {t: audit_images(t, cfg.n_images) for t in cfg.tasks}
     res = run_audit(pairs, data, list(cfg.methods) if cfg.methods else None, cfg.options,
                     cfg.sanity, cfg.n_boot, log=log)

@@ -25,14 +25,6 @@ SCENES = {"task": "scenes", "arch": "resnet-s", "epochs": 3, "batch_size": 64, "
           "n_train": None, "size": 64}
 TARGETS = ("salient", "corners", "text")
 SWEEP_WEIGHTS = (0.1, 0.3, 1.0, 3.0, 10.0)
-# the CAM-loss weight of the marked model audited per (task, target); 1 unless weight 1 broke
-# the task (scenes/corners at weight 1 stayed at chance accuracy: the corners hold background)
-AUDIT_WEIGHTS = {("scenes", "corners"): 0.1}
-
-
-def audit_weight(task: str, target: str) -> float:
-    return AUDIT_WEIGHTS.get((task, target), 1.0)
-
 
 def plan(seed: int = 0) -> list[MarkingConfig]:
     """Twins, one marked model per (task, target) at weight 1, the IQA corners sweep, and
