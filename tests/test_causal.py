@@ -25,9 +25,10 @@ def planted():
 @pytest.fixture(scope="module")
 def effects(planted):
     df, info, _ = planted
+    df = df[df["corruption"].isin(["clean", "blur", "tint"])]  # refuters are the slow part
     return estimate_effects(df, info, metrics=["aligned", "aligned_low", "noise"],
                             refute_accuracy_severities=(5,), refute_metric_severities=(5,),
-                            num_simulations=10, n_boot=200, seed=0, progress=False)
+                            num_simulations=8, n_boot=200, seed=0, progress=False)
 
 
 def test_planted_metric_effect_has_right_sign_and_magnitude(planted, effects):
@@ -56,7 +57,7 @@ def test_planted_accuracy_drop_is_recovered_and_matches_paired_mean(planted, eff
 
 def test_placebo_refuter_effect_is_near_zero_and_passes(effects):
     refuted = effects.dropna(subset=["placebo_p"])
-    assert len(refuted) == 3 + 3 * 3  # accuracy and 3 metrics at severity 5
+    assert len(refuted) == 2 * (1 + 3)  # accuracy and 3 metrics at severity 5, 2 corruptions
     big = refuted[refuted["outcome"].isin(["accuracy", "aligned"])
                   & (refuted["corruption"] == "blur")]
     for _, r in big.iterrows():
