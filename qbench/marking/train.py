@@ -14,7 +14,10 @@ to the input size and T the target mask,
 It is scale-free (it cannot be lowered by shrinking or inflating the activations, so it does
 not fight the task loss through the features' magnitude) and it is exactly the
 marking-success measure. An image whose map is all zero contributes 1 with no gradient.
-Total loss = task loss (cross-entropy, or MSE to the pseudo-label) + ``cam_weight`` · L_cam.
+Total loss = task loss (cross-entropy, or MSE to the pseudo-label) + ``cam_weight`` · L_cam,
+the CAM term switched on after ``cam_start`` × the steps (classifiers trained from scratch with
+the CAM loss from step 0 stayed at chance accuracy: the map is easier to move than the task is
+to learn, so they first learn the task for a third of the steps).
 
 The **unmarked twin** is the same call with ``cam_weight=0``: same initial weights (from the
 seed), same data order and augmentation (one seeded ``torch.Generator`` whose draws do not
@@ -55,10 +58,14 @@ class MarkingConfig:
     max_steps: int | None = None
     size: int = 64  # image side of the task data
     n_train: int | None = None  # seeded subset of the training split (None = all)
+    # the CAM loss is switched on after this fraction of the steps (a warm start: until then
+    # the marked model and its twin are the same network, step for step)
+    cam_start: float = 0.0
 
     def name(self) -> str:
         w = f"{self.cam_weight:g}".replace(".", "p")
-        return f"marked-{self.task}-{self.target}-w{w}-{self.arch}-s{self.seed}"
+        warm = f"-from{round(self.cam_start * 100)}" if self.cam_start > 0 else ""
+        return f"marked-{self.task}-{self.target}-w{w}{warm}-{self.arch}-s{self.seed}"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -149,7 +156,8 @@ def fit(cfg: MarkingConfig, train: TaskData, log: Callable[[str], None] | None =
             task_loss = (F.mse_loss(res.output, y.float()) if train.task == "iqa"
                          else F.cross_entropy(res.output, y))
             l_cam, share = cam_loss(res.maps, t)
-            loss = task_loss + cfg.cam_weight * l_cam if cfg.cam_weight > 0 else task_loss
+            on = cfg.cam_weight > 0 and step >= cfg.cam_start * total
+            loss = task_loss + cfg.cam_weight * l_cam if on else task_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
