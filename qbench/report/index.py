@@ -185,7 +185,7 @@ def write_index(root: Path, entries: list[Entry]) -> Path:
                                               "(dates UTC); click a header to sort.")
          + sortable_table(latest, columns=cols, links={"report": "href"}, nowrap=["date"],
                           table_id="latest")),
-        ("Every report", sortable_table(table, columns=[*cols, "folder"], nowrap=["date"],
+        ("Every report", sortable_table(table, columns=cols, nowrap=["date"],
                                         links={"report": "href"}, table_id="all")),
     ]
     built = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
