@@ -130,19 +130,22 @@ def score_targets(model: nn.Module, ts: TargetSet, crop: int, n_crops: int = N_C
 @torch.no_grad()
 def calibrate_head(model: nn.Module, ts: TargetSet, crop: int, max_items: int = 384,
                    seed: int = 0) -> None:
-    """Rescale the final linear layer so scores start as the least-squares fit of the target.
+    """Rescale the final linear layer so the scores start with the target's mean and spread.
 
-    Ranking scores have an arbitrary offset and scale; an affine fit first lets MSE
-    fine-tuning spend its steps on the features, not on finding the target's range.
+    Ranking scores have an arbitrary offset and scale. Matching the first two moments (a
+    positive gain, so the learnt order is kept) lets MSE fine-tuning start near the target's
+    range; a least-squares fit would instead shrink the gain to ~0 whenever ranking scores do
+    not yet compare across images, erasing what ranking taught the head.
     """
     g = torch.Generator().manual_seed(int(seed))
     idx = torch.randperm(len(ts), generator=g)[:max_items].tolist()
     s = score_targets(model, ts.subset(idx), crop, n_crops=4, seed=seed)
     t = ts.target[idx]
-    a, b = (np.polyfit(s, t, 1) if np.ptp(s) > 0 else (0.0, float(t.mean())))
+    a = float(t.std() / s.std()) if s.std() > 0 else 0.0
+    b = float(t.mean() - a * s.mean())
     head = model.head
-    head.weight.mul_(float(a))
-    head.bias.mul_(float(a)).add_(float(b))
+    head.weight.mul_(a)
+    head.bias.mul_(a).add_(b)
 
 
 def finetune(model: nn.Module, train: TargetSet, cfg: FinetuneConfig, progress: bool = False
