@@ -148,3 +148,15 @@ def test_training_cam_is_the_explainers_gradcam():
     ref = explain(model, x, None, "gradcam")
     assert torch.allclose(res.maps.detach(), ref, atol=1e-5)
     assert res.maps.requires_grad
+
+
+def test_warm_start_keeps_the_twin_until_the_cam_loss_switches_on():
+    from dataclasses import replace
+
+    data = _tiny_data("iqa")
+    warm = replace(_cfg("iqa", 5.0, steps=4), cam_start=0.5)
+    _, h_warm = fit(warm, data, log=None)
+    _, h_twin = fit(_cfg("iqa", 0.0, steps=4), data, log=None)
+    assert h_warm["task_loss"][:3] == h_twin["task_loss"][:3]  # CAM loss on from step 2
+    assert h_warm["task_loss"][3] != h_twin["task_loss"][3]
+    assert "-from50-" in warm.name()
