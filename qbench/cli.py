@@ -264,6 +264,9 @@ def leaderboard_run(folder: str, metrics: str, testset: str, root: str | None, n
     for name, t in totals.items():
         click.echo(f"{name:24s} written {t['written']:6d}  failed {t['failed']:5d}  "
                    f"reused {t['reused']:6d}")
+    from qbench.report.leaderboard import build as build_page
+
+    click.echo(f"report: {build_page(folder).resolve()}")
 
 
 @leaderboard_cmd.command("show")
