@@ -156,6 +156,10 @@ def test_cli_trains_and_finetunes_a_checkpoint_usable_as_a_metric(tmp_path, monk
     prov = json.loads((zoo / "rq-tiny.json").read_text())
     assert prov["extra"]["crop"] == 32 and "refs-kadid" in prov["extra"]["trained_on"]
     assert set(prov["extra"]["train_refs"]).isdisjoint(prov["extra"]["test_refs"])
+    res = CliRunner().invoke(cli, ["rankiqa", "eval", "--name", str(zoo / "rq-tiny.pt"),
+                                   "--n-crops", "2"], catch_exceptions=False)
+    assert res.exit_code == 0 and "held-out pair accuracy all" in res.output
+    assert ", ".join(prov["extra"]["test_refs"]) in res.output
     res = CliRunner().invoke(cli, ["rankiqa", "finetune", "--from", str(zoo / "rq-tiny.pt"),
                                    "--metric", "pyiqa:psnr", "--types", "1", "--steps", "2",
                                    "--batch", "4", "--name", "rq-tiny-ft", "--out", str(zoo)],

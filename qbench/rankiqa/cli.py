@@ -156,6 +156,33 @@ def finetune_cmd(base, dataset, root, metric, n_types, size, max_items, steps, b
     click.echo(f"checkpoint: {path}")
 
 
+@rankiqa_cmd.command("eval")
+@click.option("--name", default="rankiqa", show_default=True, help="Zoo name or .pt path.")
+@click.option("--set", "which", type=click.Choice(["live", "tid"]), default=None,
+              help="Generator set (default: the checkpoint's).")
+@click.option("--n-crops", default=30, show_default=True)
+def eval_cmd(name: str, which: str | None, n_crops: int) -> None:
+    """Held-out pair accuracy per distortion type on the checkpoint's own test references."""
+    from qbench.models import load
+    from qbench.rankiqa.evaluate import ranking_accuracy
+    from qbench.rankiqa.metric import locate
+    from qbench.rankiqa.ranked import build, generator_names, load_references
+
+    model, prov = load(name if name.endswith(".pt") else locate(name))
+    test_refs = list(prov.extra.get("test_refs", []))
+    if not test_refs:
+        raise click.ClickException(f"{name} records no held-out references")
+    refs, keys = load_references(int(prov.extra["size"]), prov.extra.get("pristine"))
+    idx = [keys.index(k) for k in test_refs]
+    which = which or prov.extra.get("generator_set") or "live"
+    ranked = build(refs[idx], test_refs, generator_names(which), seed=prov.seed)
+    acc = ranking_accuracy(model, ranked, int(prov.extra["crop"]), n_crops)
+    for k, v in acc.items():
+        click.echo(f"held-out pair accuracy {k:45s} {v:.3f}")
+    click.echo(f"({len(test_refs)} held-out references: {', '.join(test_refs)}; "
+               f"{ranked.shape[2]} levels incl. pristine; ties count 1/2)")
+
+
 @click.command("rankiqa")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("-n", "n_images", default=48, show_default=True,
