@@ -44,6 +44,7 @@ PRESETS = {
 
 
 def main() -> Path:
+    from qbench.marking.audit import QUICK_OPTIONS
     from qbench.marking.study import StudyConfig, run
     from qbench.report.marked_models import build
     from qbench.store import git_revision
@@ -68,6 +69,7 @@ def main() -> Path:
     run(cfg, out, audit=not args.no_audit)
     meta = {"study": "marked_models", "audit_rerun": not args.no_audit, "preset": args.preset, "config": asdict(cfg),
             "seed": list(cfg.seeds), "git_revision": git_revision(), "threads": args.threads,
+            "method_options": cfg.options if cfg.options is not None else QUICK_OPTIONS,
             "seconds": time.perf_counter() - t0,
             "created": datetime.now(UTC).isoformat(timespec="seconds")}
     (out / "study.json").write_text(json.dumps(meta, indent=2, default=list))
