@@ -84,7 +84,7 @@ def analyze(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]], out: str | 
     tables["auroc"] = auroc.table()
     for name in ("alignment", "auroc"):
         tables[name]["category"] = tables[name]["metric"].map(lambda m: category(m, aligned))
-    tables["comparisons"] = _comparisons(tables, align, auroc, metrics, aligned)
+    tables["comparisons"] = _comparisons(tables, align, auroc, metrics, aligned, info)
     say("analysis: DoWhy effects and refuters")
     tables["effects"] = estimate_effects(
         df, info, metrics, refute_accuracy_severities=refute_accuracy_severities,
@@ -103,17 +103,23 @@ def analyze(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]], out: str | 
 
 
 def _comparisons(tables: dict[str, pd.DataFrame], align: Alignment, auroc: WithinContentAUROC,
-                 metrics: Sequence[str], aligned: Sequence[str]) -> pd.DataFrame:
-    """Each task-aligned metric minus the best conventional one (by point estimate)."""
+                 metrics: Sequence[str], aligned: Sequence[str],
+                 info: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Each task-aligned metric minus the best conventional one (by point estimate, on the same
+    data -- a choice that favours the conventional side), and minus the best conventional
+    *no-reference* one (the aligned metrics are NR: FR metrics see the clean image)."""
     rows = []
     conventional = [m for m in metrics if m not in aligned]
+    pools = {"any": conventional,
+             "NR": [m for m in conventional if str(info.get(m, {}).get("kind", "")) == "NR"]}
     for measure, obj, col in (("alignment", align, "alignment"), ("auroc", auroc, "auroc")):
-        t = tables[measure]
-        t = t[(t["target"] == ACCURACY) & t["metric"].isin(conventional)].dropna(subset=[col])
-        if t.empty:
-            continue
-        best = str(t.sort_values(col, ascending=False)["metric"].iloc[0])
-        for a in aligned:
-            if a in metrics:
-                rows.append({"measure": measure, **obj.difference(a, best)})
+        for pool, names in pools.items():
+            t = tables[measure]
+            t = t[(t["target"] == ACCURACY) & t["metric"].isin(names)].dropna(subset=[col])
+            if t.empty:
+                continue
+            best = str(t.sort_values(col, ascending=False)["metric"].iloc[0])
+            for a in aligned:
+                if a in metrics:
+                    rows.append({"measure": measure, "pool": pool, **obj.difference(a, best)})
     return pd.DataFrame(rows)

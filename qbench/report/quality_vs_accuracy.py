@@ -47,7 +47,8 @@ def summary(tables: dict[str, pd.DataFrame], study: dict) -> str:
         tables["means"]["outcome"]).any().sum()
     parts = [f"{n_items} test images of {study.get('config', {}).get('dataset', 'scenes')}, "
              f"clean and under {n_cond} corruption x severity conditions, scored by "
-             f"{n_models} task models and {al['metric'].nunique()} quality metrics."]
+             f"{n_models} task model{'s' if n_models != 1 else ''} and "
+             f"{al['metric'].nunique()} quality metrics."]
     if len(clean):
         parts.append(f"Mean accuracy fell from {clean.iloc[0]:.3f} (clean) to "
                      f"{corrupted.mean():.3f} averaged over the corrupted conditions.")
@@ -75,6 +76,12 @@ def summary(tables: dict[str, pd.DataFrame], study: dict) -> str:
                      f"predicting correctness ranged from {conv_au['auroc'].min():.2f} to "
                      f"{conv_au['auroc'].max():.2f} (0.5 = chance), best {b['metric']} at "
                      f"{_ci(b, 'auroc')}.")
+    if len(conv_al):
+        pos = int((conv_al["low"] > 0).sum())
+        neg = int((conv_al["high"] < 0).sum())
+        parts.append(f"So conventional metrics predict accuracy only in part: {pos} of "
+                     f"{len(conv_al)} are positively aligned (CI above 0) and {neg} move "
+                     f"against accuracy (CI below 0).")
     for _, r in al[al["category"] == "task-aligned"].iterrows():
         a = au[au["metric"] == r["metric"]]
         auroc_txt = f", AUROC {_ci(a.iloc[0], 'auroc')}" if len(a) else ""
@@ -82,8 +89,9 @@ def summary(tables: dict[str, pd.DataFrame], study: dict) -> str:
     for _, c in cmp_.iterrows():
         verdict = ("better than" if c["low"] > 0 else "worse than" if c["high"] < 0
                    else "not distinguishable from")
-        parts.append(f"{c['metric']} minus the best conventional metric ({c['versus']}) on "
-                     f"{c['measure']}: {c['difference']:+.2f} [{c['low']:+.2f}, "
+        pool = "no-reference " if c.get("pool") == "NR" else ""
+        parts.append(f"{c['metric']} minus the best conventional {pool}metric ({c['versus']}) "
+                     f"on {c['measure']}: {c['difference']:+.2f} [{c['low']:+.2f}, "
                      f"{c['high']:+.2f}] (paired cluster bootstrap): {verdict} it.")
     return " ".join(parts)
 
