@@ -86,6 +86,18 @@ def summary(tables: dict[str, pd.DataFrame], study: dict) -> str:
         a = au[au["metric"] == r["metric"]]
         auroc_txt = f", AUROC {_ci(a.iloc[0], 'auroc')}" if len(a) else ""
         parts.append(f"Task-aligned {r['metric']}: alignment {_ci(r, 'alignment')}{auroc_txt}.")
+    attr = tables.get("attribution", pd.DataFrame())
+    if len(attr):
+        shares = attr.pivot_table(index="outcome", columns="factor", values="share")
+        if ACC in shares.index and len(shares) > 1:
+            dist = (shares.drop(index=ACC) - shares.loc[ACC]).abs().sum(axis=1).sort_values()
+            a = shares.loc[ACC]
+            parts.append(
+                "gcm arrow strengths attribute accuracy's variation "
+                + ", ".join(f"{a[f]:.0%} to {f}" for f in a.index)
+                + "; the metrics whose factor profile is closest to accuracy's are "
+                + ", ".join(f"{m} (L1 {d:.2f})" for m, d in dist.iloc[:3].items())
+                + f", the farthest {dist.index[-1]} (L1 {dist.iloc[-1]:.2f}).")
     for _, c in cmp_.iterrows():
         verdict = ("better than" if c["low"] > 0 else "worse than" if c["high"] < 0
                    else "not distinguishable from")
