@@ -56,6 +56,8 @@ def main() -> Path:
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--tasks", default="iqa,scenes",
                     help="audit these tasks (comma-separated); other tasks' audit rows are kept")
+    ap.add_argument("--targets", default="salient,corners,text",
+                    help="audit these targets; other targets' audit rows are kept")
     ap.add_argument("--no-audit", action="store_true",
                     help="rewrite only the model tables; keep the audit tables in --out")
     args = ap.parse_args()
@@ -63,7 +65,8 @@ def main() -> Path:
     torch.set_num_threads(args.threads)
     cfg = StudyConfig(**PRESETS[args.preset],
                       methods=tuple(args.methods.split(",")) if args.methods else None,
-                      tasks=tuple(args.tasks.split(",")))
+                      tasks=tuple(args.tasks.split(",")),
+                      targets=tuple(args.targets.split(",")))
     out = Path(args.out or f"results/marked_models/{args.preset}")
     t0 = time.perf_counter()
     run(cfg, out, audit=not args.no_audit)

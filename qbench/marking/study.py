@@ -35,6 +35,7 @@ class StudyConfig:
     zoo: str | None = None  # where trained checkpoints go (None = $QBENCH_HOME/zoo)
     gallery_images: int = 3
     tasks: tuple[str, ...] = ("iqa", "scenes")  # audit these; other tasks' rows are kept
+    targets: tuple[str, ...] = TARGETS  # audit these targets; other targets' rows are kept
     extra: dict = field(default_factory=dict)
 
 
@@ -204,7 +205,8 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
             models[name] = load(name)[0]
         return models[name]
 
-    for r in success[success.audited & success.task.isin(cfg.tasks)].itertuples():
+    chosen = success.audited & success.task.isin(cfg.tasks) & success.target.isin(cfg.targets)
+    for r in success[chosen].itertuples():
         pairs.append(Pair(r.task, r.target, int(r.seed), model(r.model), model(r.twin),
                           r.model, r.twin))
     data = {t: audit_images(t, cfg.n_images) for t in cfg.tasks}
@@ -212,21 +214,31 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
                     cfg.sanity, cfg.n_boot, log=log)
     for key, fname in (("maps", "audit_maps"), ("regions", "audit_regions"),
                        ("summary", "audit_summary"), ("failures", "failures")):
-        res[key] = _merged(out / f"{fname}.parquet", res[key], cfg.tasks)
+        res[key] = _merged(out / f"{fname}.parquet", res[key], cfg.tasks, cfg.targets)
         res[key].to_parquet(out / f"{fname}.parquet", index=False)
     _write_gallery(out, res["gallery"], data, pairs, cfg.gallery_images)
     return {**tables, **{k: v for k, v in res.items() if k != "gallery"}}
 
 
-def _merged(path: Path, new: pd.DataFrame, tasks: tuple[str, ...]) -> pd.DataFrame:
-    """``new`` plus the rows of other tasks already in ``path`` (audits run per task)."""
+def _merged(path: Path, new: pd.DataFrame, tasks: tuple[str, ...],
+            targets: tuple[str, ...] = TARGETS) -> pd.DataFrame:
+    """``new`` plus the rows of other (task, target)s already in ``path`` (audits can run per
+    task and target, in parallel processes)."""
     if not path.exists():
         return new
     old = pd.read_parquet(path)
     if "task" not in old or not len(old):
         return new
-    keep = old[~old["task"].isin(tasks)]
+    keep = old[~(old["task"].isin(tasks) & old["target"].isin(targets))]
     return pd.concat([keep, new], ignore_index=True) if len(keep) else new
+
+
+def _keep(key: str, audited: set, data: dict) -> bool:
+    """Keep an old gallery entry unless this run rewrites it."""
+    parts = key.split("|")
+    if parts[0] == "map":
+        return (parts[1], parts[2]) not in audited
+    return parts[1] not in data
 
 
 def _write_gallery(out: Path, gallery: dict, data: dict[str, AuditImages], pairs: list[Pair],
@@ -236,8 +248,9 @@ def _write_gallery(out: Path, gallery: dict, data: dict[str, AuditImages], pairs
     path = out / "gallery.npz"
     arrays: dict[str, np.ndarray] = {}
     if path.exists():  # keep the other tasks' entries
+        audited = {(p.task, p.target) for p in pairs}
         with np.load(path) as old:
-            arrays = {k: old[k] for k in old.files if k.split("|")[1] not in data}
+            arrays = {k: old[k] for k in old.files if _keep(k, audited, data)}
     for (task, target, seed, method, role, i), m in gallery.items():
         if i < k and seed == pairs[0].seed:
             arrays[f"map|{task}|{target}|{method}|{role}|{i}"] = m
