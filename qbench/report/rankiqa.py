@@ -47,6 +47,16 @@ def summary(meta: dict, ranking: pd.DataFrame, corr: pd.DataFrame, abl: pd.DataF
              f"({ft_gain:+.3f}) and ranking pre-training "
              f"{'helped' if pre_gain > 0 else 'did not help'} against training from scratch "
              f"({pre_gain:+.3f}); the paper reports both effects positive. ")
+    ft_types = ranking[(ranking.set == first) & (ranking.model == "rankiqa-ft")
+                       & (ranking.type != "all")]
+    if len(ft_types) and acc["rankiqa-ft"] < acc["rankiqa"]:
+        worst = ft_types.loc[ft_types.accuracy.idxmin()]
+        text += (f"Fine-tuning cost within-reference ranking: held-out pair accuracy fell from "
+                 f"{acc['rankiqa']:.1%} to {acc['rankiqa-ft']:.1%} (worst type: "
+                 f"{_short(worst['type'])} at {worst.accuracy:.1%}"
+                 f"{', below chance, i.e. the order is reversed' if worst.accuracy < 0.5 else ''}"
+                 "); the target compares different images, and what predicts it across images "
+                 "need not order one image's distortion levels. ")
     if len(abl):
         a = abl.sort_values("levels")
         best = int(a.loc[a.accuracy.idxmax(), "levels"])
