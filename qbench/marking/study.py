@@ -81,7 +81,8 @@ def success_table(provs: dict[str, object]) -> pd.DataFrame:
         c = prov.extra["config"]
         if c["target"] == "none":
             continue
-        twin_name = MarkingConfig(**{**c, "target": "none", "cam_weight": 0.0}).name()
+        twin_name = MarkingConfig(**{**c, "target": "none", "cam_weight": 0.0,
+                                      "cam_start": 0.0}).name()
         twin = provs.get(twin_name)
         m = prov.metrics
         key = "srcc" if c["task"] == "iqa" else "acc"
