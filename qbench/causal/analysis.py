@@ -5,7 +5,8 @@
 * ``table.parquet`` -- the sweep's wide table (the input, for the record);
 * ``means.parquet`` -- each outcome's mean *as stored* per condition (clean included), CIs;
 * ``profiles.parquet`` -- oriented change vs clean per condition (metrics and accuracy), CIs,
-  and ``z``: the change in units of the outcome's standard deviation over all rows;
+  and ``z``: that response centred across conditions, in units of the outcome's standard
+  deviation over all rows (so FR metrics, which have no clean value, share the axis);
 * ``effects.parquet`` -- DoWhy effects with refuter p-values (:mod:`qbench.causal.effects`);
 * ``alignment.parquet``, ``auroc.parquet`` -- per (metric, target) with CIs
   (:mod:`qbench.causal.alignment`);
@@ -75,8 +76,11 @@ def analyze(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]], out: str | 
     sd = {m: float(np.nanstd(oriented(df[m], higher_is_better(info, m)))) for m in metrics}
     sd.update({t: 1.0 for t in align.targets})
     scale = prof["outcome"].map(sd).replace(0.0, np.nan)
+    # centred across conditions: FR metrics have no clean value, so their "change" is the
+    # condition mean itself; centring puts every metric on one axis (ranks are unchanged)
+    centre = prof.groupby("outcome")["change"].transform("mean")
     for col in ("change", "low", "high"):
-        prof[f"z_{col}" if col != "change" else "z"] = prof[col] / scale
+        prof[f"z_{col}" if col != "change" else "z"] = (prof[col] - centre) / scale
     tables["profiles"] = prof
     tables["alignment"] = align.table()
     say("analysis: alignment done; AUROC")

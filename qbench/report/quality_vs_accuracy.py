@@ -172,7 +172,7 @@ def build(folder: str | Path) -> Path:
                      fg.scatter_ci(met, x="z", y="change_acc", x_low="z_low", x_high="z_high",
                                    y_low="low_acc", y_high="high_acc", group="outcome",
                                    label="corruption",
-                                   x_title="metric change vs clean (oriented, SD units)",
+                                   x_title="metric response, centred across conditions (oriented, SD)",
                                    y_title="accuracy change vs clean")))
     means = tables["means"]
     acc_curves = means[(means["outcome"] == ACC)
@@ -182,10 +182,10 @@ def build(folder: str | Path) -> Path:
                      fg.severity_curves(acc_curves, y="mean", series="outcome",
                                         facet="corruption", mode="dropdown",
                                         y_title="accuracy")))
-    sections.append(("Metric change against severity, per corruption (oriented, SD units)",
+    sections.append(("Metric response against severity, per corruption (oriented, centred, SD)",
                      fg.severity_curves(met, y="z", low="z_low", high="z_high",
                                         series="outcome", facet="corruption", mode="dropdown",
-                                        y_title="change vs clean (SD)")))
+                                        y_title="centred response (SD)")))
     if len(tables["attribution"]):
         top = al.sort_values("alignment", ascending=False)
         show = list(dict.fromkeys([*top[top["category"] == "task-aligned"]["metric"],
