@@ -14,7 +14,9 @@ def zoo_cmd() -> None:
 
 @zoo_cmd.command("list")
 def zoo_list() -> None:
-    """Every zoo entry: architecture, seed, trained?, clean test accuracy, sha256, where."""
+    """Every zoo entry: architecture, seed, trained?, clean test accuracy, sha256, where.
+
+    A "!" after the accuracy marks a checkpoint below the 90% clean test accuracy floor."""
     from qbench.models import zoo
 
     click.echo(f"{'name':24} {'arch':12} {'seed':>4} {'role':6} {'trained':7} "
@@ -22,6 +24,8 @@ def zoo_list() -> None:
     for name in zoo.ZOO:
         r = zoo.status(name)
         acc = f"{100 * r['test_acc']:.2f}%" if r["test_acc"] is not None else "-"
+        if r["test_acc"] is not None and r["test_acc"] < zoo.ACC_FLOOR:
+            acc += "!"  # below the accuracy floor
         click.echo(f"{r['name']:24} {r['arch']:12} {r['seed']:>4} {r['role']:6} "
                    f"{'yes' if r['trained'] else 'no':7} {acc:>8} {r['sha256'] or '-':12} "
                    f"{r['where'] or '-'}")

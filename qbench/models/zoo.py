@@ -32,6 +32,7 @@ from qbench.models.checkpoint import (
 )
 
 ACC_TOLERANCE = 0.001  # 0.1 percentage point: re-measured accuracy must match provenance
+ACC_FLOOR = 0.90  # clean test accuracy every zoo classifier is meant to reach (issue 5)
 
 
 @dataclass(frozen=True)
