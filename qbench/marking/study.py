@@ -155,6 +155,23 @@ def quality_difference(success: pd.DataFrame, n_boot: int = 300, seed: int = 0
 AUDITED = {"iqa": (1.0, 0.0), "scenes": (1.0, 1 / 3)}
 
 
+def _twin_point(tradeoff: pd.DataFrame) -> pd.DataFrame:
+    """The unmarked twin as the λ = 0 point of the trade-off: its Grad-CAM energy in the same
+    target, measured on the same test images as the marked models'."""
+    from qbench.marking.data import task_set
+    from qbench.marking.train import marking_success
+    from qbench.models import load
+
+    r = tradeoff.iloc[0]
+    model, prov = load(r.twin)
+    c = {**prov.extra["config"], "target": r.target}
+    m = marking_success(model, task_set(r.task, "test", c["size"]), MarkingConfig(**c))
+    return pd.DataFrame([{"model": r.twin, "task": r.task, "target": r.target, "seed": r.seed,
+                          "cam_weight": 0.0, "cam_start": 0.0, "quality_metric": r.quality_metric,
+                          "quality": r.twin_quality, "twin_quality": r.twin_quality,
+                          "quality_drop": 0.0, "twin": r.twin, **m}])
+
+
 def choose_audited(success: pd.DataFrame) -> pd.Series:
     """Boolean Series: the marked model of each (task, target, seed) that the audit uses."""
     want = success.task.map(AUDITED)
@@ -188,6 +205,8 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
         success["audited"] = choose_audited(success)
     tradeoff = success[(success.task == "iqa") & (success.target == "corners")].copy()
     tradeoff = tradeoff[tradeoff.cam_weight.isin(SWEEP_WEIGHTS)].sort_values("cam_weight")
+    if len(tradeoff):
+        tradeoff = pd.concat([_twin_point(tradeoff), tradeoff], ignore_index=True)
     success.to_parquet(out / "success.parquet", index=False)
     tradeoff.to_parquet(out / "tradeoff.parquet", index=False)
     (out / "missing.json").write_text(json.dumps(missing))
