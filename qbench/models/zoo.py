@@ -52,7 +52,7 @@ def _entries() -> dict[str, ZooEntry]:
              ("mobilenet-s", 10, {}))
     table = [ZooEntry(f"scenes-{arch}-s{seed}", arch, seed, epochs, arch_kwargs=kwargs)
              for arch, epochs, kwargs in archs for seed in (0, 1)]
-    table.append(ZooEntry("scenes-proxy-cnn-s0", "proxy-cnn", 0, 10,
+    table.append(ZooEntry("scenes-proxy-cnn-s0", "proxy-cnn", 0, 14,
                           arch_kwargs={"widths": [24, 48, 96]}, role="proxy"))
     return {e.name: e for e in table}
 
