@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +69,7 @@ def main() -> Path:
     import qbench.explain as explain
     import qbench.models as models
     from qbench.explain.evaluate.suite import SuiteConfig, compare, evaluate_methods, summarize
-    from qbench.report.explainers import build
-    from qbench.store import git_revision
+    from qbench.report import finish_study
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
@@ -137,22 +135,16 @@ def main() -> Path:
     pd.DataFrame(comps).to_parquet(out / "comparisons.parquet", index=False)
     np.savez_compressed(out / "gallery.npz", **gallery)
     (out / "failures.json").write_text(json.dumps(failures, indent=2))
-    meta = {"study": "explainers", "preset": args.preset, "seed": args.seed,
-            "config": {"models": names, "images": n_img, "image_indices": idx.tolist(),
-                       "methods": cfg.methods, "options": cfg.options,
-                       "deletion_substitutes": cfg.deletion_substitutes,
-                       "insertion_substitutes": cfg.insertion_substitutes,
-                       "cds_fraction": cfg.cds_fraction, "game_step": cfg.game_step,
-                       "sanity_methods": cfg.sanity_methods,
-                       "sanity_modes": cfg.sanity_modes, "device": args.device,
-                       "threads": args.threads},
-            "models": provenance, "git_revision": git_revision(),
-            "seconds": time.perf_counter() - t0,
-            "created": datetime.now(UTC).isoformat(timespec="seconds")}
-    (out / "study.json").write_text(json.dumps(meta, indent=2, default=list))
-    report = build(out)
-    print(f"report: {report.resolve()}")
-    return report
+    return finish_study(
+        out, "explainers", args.preset, seed=args.seed,
+        config={"models": names, "images": n_img, "image_indices": idx.tolist(),
+                "methods": cfg.methods, "options": cfg.options,
+                "deletion_substitutes": cfg.deletion_substitutes,
+                "insertion_substitutes": cfg.insertion_substitutes,
+                "cds_fraction": cfg.cds_fraction, "game_step": cfg.game_step,
+                "sanity_methods": cfg.sanity_methods, "sanity_modes": cfg.sanity_modes,
+                "device": args.device, "threads": args.threads},
+        models=provenance, seconds=time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

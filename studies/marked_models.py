@@ -22,11 +22,9 @@ gallery.npz, report.html (qbench/report/marked_models.py).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -46,8 +44,7 @@ PRESETS = {
 def main() -> Path:
     from qbench.marking.audit import QUICK_OPTIONS
     from qbench.marking.study import StudyConfig, run
-    from qbench.report.marked_models import build
-    from qbench.store import git_revision
+    from qbench.report import finish_study
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
@@ -70,15 +67,11 @@ def main() -> Path:
     out = Path(args.out or f"results/marked_models/{args.preset}")
     t0 = time.perf_counter()
     run(cfg, out, audit=not args.no_audit)
-    meta = {"study": "marked_models", "audit_rerun": not args.no_audit, "preset": args.preset, "config": asdict(cfg),
-            "seed": list(cfg.seeds), "git_revision": git_revision(), "threads": args.threads,
-            "method_options": cfg.options if cfg.options is not None else QUICK_OPTIONS,
-            "seconds": time.perf_counter() - t0,
-            "created": datetime.now(UTC).isoformat(timespec="seconds")}
-    (out / "study.json").write_text(json.dumps(meta, indent=2, default=list))
-    report = build(out)
-    print(f"report: {report.resolve()}")
-    return report
+    return finish_study(
+        out, "marked_models", args.preset, audit_rerun=not args.no_audit, config=asdict(cfg),
+        seed=list(cfg.seeds), threads=args.threads,
+        method_options=cfg.options if cfg.options is not None else QUICK_OPTIONS,
+        seconds=time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

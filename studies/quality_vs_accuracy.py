@@ -17,7 +17,6 @@ results/quality_vs_accuracy/<preset>/: study.json, store/ (the sweep), the Parqu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -48,8 +47,7 @@ def main() -> Path:
 
     from qbench.causal import sweep
     from qbench.causal.analysis import analyze
-    from qbench.report.quality_vs_accuracy import build
-    from qbench.store import git_revision
+    from qbench.report import finish_study
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
@@ -87,12 +85,8 @@ def main() -> Path:
               "analysis_seconds": round(time.time() - t0 - t_sweep, 1),
               "skipped_metrics": store.manifest(rid_metrics)["attempts"][-1].get(
                   "skipped_metrics", {})}
-    (out / "study.json").write_text(json.dumps(
-        {"study": "quality_vs_accuracy", "preset": args.preset, "config": config,
-         "seed": args.seed, "git_revision": git_revision()}, indent=2, default=str))
-    report = build(out)
-    print(f"report: {report}  ({time.time() - t0:.0f}s)")
-    return report
+    return finish_study(out, "quality_vs_accuracy", args.preset, config=config, seed=args.seed,
+                        seconds=round(time.time() - t0, 1))
 
 
 if __name__ == "__main__":

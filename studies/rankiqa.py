@@ -19,11 +19,9 @@ report.html (qbench/report/rankiqa.py).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -45,8 +43,7 @@ PRESETS = {
 
 def main() -> Path:
     from qbench.rankiqa.experiment import StudyConfig, run
-    from qbench.report.rankiqa import build
-    from qbench.store import git_revision
+    from qbench.report import finish_study
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
@@ -69,14 +66,9 @@ def main() -> Path:
     tables = run(cfg, progress=not args.quiet)
     for name in ("ranking", "correlations", "ablation", "training"):
         tables[name].to_parquet(out / f"{name}.parquet", index=False)
-    meta = {"study": "rankiqa", "preset": args.preset, "config": asdict(cfg),
-            "seed": args.seed, "git_revision": git_revision(), "threads": args.threads,
-            "splits": tables["info"], "seconds": time.perf_counter() - t0,
-            "created": datetime.now(UTC).isoformat(timespec="seconds")}
-    (out / "study.json").write_text(json.dumps(meta, indent=2, default=list))
-    report = build(out)
-    print(f"report: {report.resolve()}")
-    return report
+    return finish_study(out, "rankiqa", args.preset, config=asdict(cfg), seed=args.seed,
+                        threads=args.threads, splits=tables["info"],
+                        seconds=time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,23 @@ def study_builder(study: str):
     return build
 
 
+def finish_study(folder: str | Path, study: str, preset: str, **meta) -> Path:
+    """Write ``folder/study.json`` (``meta`` plus git revision and time) and the study's
+    report; print and return the report's path. The last step of every study script."""
+    from datetime import UTC, datetime
+
+    from qbench.atomic import atomic_write
+    from qbench.store import git_revision
+
+    folder = Path(folder)
+    record = {"study": study, "preset": preset, **meta, "git_revision": git_revision(),
+              "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    atomic_write(folder / "study.json", json.dumps(record, indent=2, default=str).encode())
+    report = build_report(folder)
+    print(f"report: {report.resolve()}")
+    return report
+
+
 def build_report(results_dir: str | Path) -> Path:
     """Rebuild ``results_dir/report.html`` from the stored results in ``results_dir``."""
     found = detect(results_dir)
