@@ -97,3 +97,12 @@ def test_engine_passes_labels_and_records_datasets_without_labels(tmp_path, mode
     s2 = score(store, "r2", unlabelled, grid([], []), scorers, progress=False)
     assert s2.written == 0 and s2.failed == 9
     assert store.failures("r2").reason.str.contains("needs class labels").all()
+
+
+def test_task_scorer_names_resolve_through_the_metric_registry():
+    from qbench.metrics import create
+    from qbench.metrics.task import TaskScorer
+
+    m = create("task:scenes-vgg-s-s0:loss")
+    assert isinstance(m, TaskScorer)
+    assert m.info.kind == "task" and m.info.higher_is_better is False

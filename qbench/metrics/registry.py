@@ -3,7 +3,9 @@
 Names resolve in this order:
 
 * ``pyiqa:<name>`` -- every pyiqa metric, through the offline-safe adapter;
-* a built-in name (``sharpness``, ``colorfulness``; more land with later studies);
+* ``task:<model>:correct|loss|confidence`` -- a zoo classifier as a task scorer (needs labels);
+* a built-in name (``sharpness``, ``colorfulness``, ``rankiqa``, ``rankiqa-ft``,
+  ``proxy-confidence``, ``tg-iqa``);
 * a name published by an installed package under the entry-point group ``qbench.metrics``;
 * ``package.module:attr`` -- any importable object.
 
@@ -83,6 +85,10 @@ def create(name: str, device: str = "cpu") -> Metric:
         from qbench.metrics.pyiqa_adapter import PyiqaMetric
 
         return PyiqaMetric(rest, device=device)
+    if prefix == "task" and rest:  # task:MODEL:correct|loss|confidence (a zoo classifier)
+        from qbench.metrics import task
+
+        return task.create(name, device=device)
     if name in BUILTIN:
         return _instantiate(BUILTIN[name], name, device)
     eps = plugin_names()
@@ -96,6 +102,7 @@ def create(name: str, device: str = "cpu") -> Metric:
     if sep and rest:
         return load_spec(name, device)
     raise UnknownNameError("metric", name, [*BUILTIN, *eps, "pyiqa:<name>",
+                                            "task:<model>:correct|loss|confidence",
                                             "package.module:attr"])
 
 
