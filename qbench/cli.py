@@ -388,6 +388,29 @@ def bench_scale(as_json: bool, n_images: int, size: int) -> None:
     click.echo("gpu: " + (json.dumps(result["gpu"]) if result["gpu"] else "none on this machine"))
 
 
+@bench_cmd.command("explain")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--model", default="scenes-vgg-s-s0", show_default=True,
+              help="A zoo classifier, or resnet18 (random init, 224 px).")
+@click.option("-n", "n_images", default=16, show_default=True)
+@click.option("--masks", default=500, show_default=True, help="RISE masks.")
+@click.option("--repeats", default=3, show_default=True)
+def bench_explain(as_json: bool, model: str, n_images: int, masks: int, repeats: int) -> None:
+    """Grad-CAM vs pytorch-grad-cam and vs forward+backward, RISE and deletion overheads."""
+    import json
+
+    from qbench.bench import explain as bench
+
+    result = bench.run(model=model, n=n_images, n_masks=masks, repeats=repeats,
+                       progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for key, floor in result["floors"].items():
+        ok = "meets" if result["meets_floors"][key] else "MISSES"
+        click.echo(f"{key:24s} {result[key]:8.3f}   floor {floor:6s} {ok}")
+
+
 @cli.group("run")
 def run_cmd() -> None:
     """Run a job."""
