@@ -48,8 +48,8 @@ class ZooEntry:
 
 
 def _entries() -> dict[str, ZooEntry]:
-    archs = (("resnet-s", 8, {"widths": [32, 64, 64]}), ("vgg-s", 10, {}),
-             ("mobilenet-s", 10, {}))
+    archs = (("resnet-s", 20, {"widths": [32, 64, 64]}), ("vgg-s", 10, {}),
+             ("mobilenet-s", 20, {}))
     table = [ZooEntry(f"scenes-{arch}-s{seed}", arch, seed, epochs, arch_kwargs=kwargs)
              for arch, epochs, kwargs in archs for seed in (0, 1)]
     table.append(ZooEntry("scenes-proxy-cnn-s0", "proxy-cnn", 0, 14,
