@@ -85,6 +85,9 @@ def _run_jobs(jobs: Sequence[tuple[Metric, torch.Tensor, torch.Tensor | None,
     results: list[list[float | str] | None] = [None] * len(jobs)
     pooled = [k for k, job in enumerate(jobs) if workers > 1 and getattr(job[0], "thread_safe",
                                                                          False)]
+    # longest first (a metric's optional ``cost`` per image): a slow metric started last would
+    # leave the other workers idle at the end of the unit; the values do not depend on order
+    pooled.sort(key=lambda k: -float(getattr(jobs[k][0], "cost", 1.0)) * jobs[k][1].shape[0])
 
     def work(k: int) -> list[float | str]:
         torch.set_num_threads(1)  # per thread: threads started here inherit it
