@@ -17,8 +17,16 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# the demo job, then the quick presets of the studies that run on committed checkpoints,
+# then the landing page results/index.html
+STUDIES_QUICK := rankiqa explainers marked_models
+
 demo: $(STAMP)
 	$(BIN)/qbench run demo
+	@for s in $(STUDIES_QUICK); do \
+	  echo "== studies/$$s.py --preset quick"; \
+	  $(BIN)/python studies/$$s.py --preset quick || exit 1; done
+	$(BIN)/qbench report --all results
 
 # Chromium + chromedriver for the browser tests (tests/test_report_browser.py): installed
 # with apt-get when missing and we are root; never fails the build (the tests then skip).
@@ -40,4 +48,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) results/demo
+	rm -rf $(VENV) results/demo results/index.html $(STUDIES_QUICK:%=results/%/quick)
