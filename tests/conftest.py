@@ -23,3 +23,15 @@ def qbench_home(tmp_path_factory):
 
 
 SMALL = {"n_train": 40, "n_val": 10, "n_test": 20}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module: training and explainer loops on a busy 2-core
+    machine are faster without thread contention (use with ``pytest.mark.usefixtures``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,13 +13,7 @@ from qbench.explain import evaluate as ev
 from tests.explain_models import tiny_cnn, tiny_images
 from tests.planted_models import PlantedModel, noise_images
 
-
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _square_mask(n=1, size=16, lo=4, hi=8):

@@ -12,14 +12,7 @@ from qbench.marking.success import chance_share, energy_share, topk_iou
 from qbench.marking.targets import corners, spectral_residual, target, text, top_area
 from qbench.marking.train import MarkingConfig, cam_loss, fit
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Training steps on a busy 2-core machine are faster without thread contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_fixed_targets_have_the_requested_shape_range_and_area():

@@ -10,13 +10,7 @@ import torch
 from qbench.marking.audit import AuditImages, Pair, bootstrap_ci, detector, run_audit, verdict
 from tests.explain_models import tiny_cnn, tiny_images, tiny_regressor
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_audit_runs_end_to_end_on_tiny_models(tmp_path):
