@@ -126,10 +126,15 @@ class Alignment:
 
     def difference(self, a: str, b: str, target: str = ACCURACY) -> dict[str, float]:
         """Alignment of ``a`` minus that of ``b`` with a paired bootstrap CI."""
-        d = self.rho[(a, target)] - self.rho[(b, target)]
-        lo, hi = bs.interval(d[1:])
-        return {"metric": a, "versus": b, "target": target, "difference": d[0], "low": lo,
-                "high": hi}
+        return paired_difference(self.rho, a, b, target)
+
+
+def paired_difference(samples: dict, a: str, b: str, target: str) -> dict[str, float]:
+    """``a`` minus ``b`` on shared bootstrap draws (index 0 = the point estimate)."""
+    d = samples[(a, target)] - samples[(b, target)]
+    lo, hi = bs.interval(d[1:])
+    return {"metric": a, "versus": b, "target": target, "difference": d[0], "low": lo,
+            "high": hi}
 
 
 def condition_means(df: pd.DataFrame, columns: list[str], n_boot: int = 1000,
@@ -213,7 +218,4 @@ class WithinContentAUROC:
         return pd.DataFrame(rows)
 
     def difference(self, a: str, b: str, target: str = ACCURACY) -> dict[str, float]:
-        d = self.samples[(a, target)] - self.samples[(b, target)]
-        lo, hi = bs.interval(d[1:])
-        return {"metric": a, "versus": b, "target": target, "difference": d[0], "low": lo,
-                "high": hi}
+        return paired_difference(self.samples, a, b, target)
