@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from qbench.device import device_option
 from qbench.errors import QbenchError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -122,13 +123,15 @@ def corrupt_list(family: str | None, source: str | None, tables: bool) -> None:
 @click.option("--source", default=None, help="Only this set (imagenet-c, kadid, ...).")
 @click.option("--size", default=128, show_default=True, help="Longer side of each tile.")
 @click.option("--seed", default=0, show_default=True)
+@device_option
 def corrupt_preview(image: str, output: str, family: str | None, source: str | None, size: int,
-                    seed: int) -> None:
+                    seed: int, device: str) -> None:
     """Write a grid of IMAGE under every corruption (rows) and severity (columns)."""
     from qbench.corrupt.preview import preview
     from qbench.data.imagefile import read_image
 
-    path = preview(read_image(image), output, _selected(family, source), size=size, seed=seed)
+    path = preview(read_image(image), output, _selected(family, source), size=size, seed=seed,
+                   device=device)
     click.echo(f"preview: {path}")
 
 
@@ -204,8 +207,9 @@ def _with_testset_options(fn):
 @_board_dir
 @click.option("--no-score", is_flag=True, help="Only admit; score later with `run`.")
 @_with_testset_options
+@device_option
 def leaderboard_add(spec: str, folder: str, no_score: bool, testset: str, root: str | None,
-                    n_refs: int, size: int, levels: str) -> None:
+                    n_refs: int, size: int, levels: str, device: str) -> None:
     """Probe SPEC (a metric name, entry point or module:attr) and, if it passes, add it to the
     board and score it. A rejected metric leaves the board untouched."""
     from qbench.leaderboard.board import Leaderboard
@@ -215,15 +219,14 @@ def leaderboard_add(spec: str, folder: str, no_score: bool, testset: str, root: 
     name = entry["info"]["name"]
     click.echo(f"admitted {name}: " + "; ".join(c["detail"] for c in entry["probe"]["checks"]))
     if not no_score:
-        board.run(_testset(testset, root, n_refs, size, levels), [name])
+        board.run(_testset(testset, root, n_refs, size, levels), [name], device=device)
         click.echo(f"scored {name} on {testset}; see `qbench leaderboard show --dir {folder}`")
 
 
 def engine_options(fn):
     """``--engine`` and ``--device``: where a scoring run executes (the rows do not change
     with the engine; a GPU run is its own run)."""
-    fn = click.option("--device", default="cpu", show_default=True,
-                      help="Where models and metrics run: cpu, cuda, cuda:1 ...")(fn)
+    fn = device_option(fn)
     return click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
                         show_default=True,
                         help="local: this process; ray: a Ray cluster ($RAY_ADDRESS, else a "
@@ -313,7 +316,7 @@ def bench_cmd() -> None:
 @click.option("--fidelity", is_flag=True, help="Compare outputs instead of timing them.")
 @click.option("-n", "n_images", default=64, show_default=True, help="Images (224 px refs).")
 @click.option("--size", default=224, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@device_option
 def bench_corrupt(as_json: bool, fidelity: bool, n_images: int, size: int, device: str) -> None:
     """qbench's ImageNet-C against the imagecorruptions package (speed, or --fidelity)."""
     import json
@@ -321,7 +324,7 @@ def bench_corrupt(as_json: bool, fidelity: bool, n_images: int, size: int, devic
     from qbench.bench import corrupt as bench
 
     if fidelity:
-        report = bench.run_fidelity(n=min(n_images, 16), size=size)
+        report = bench.run_fidelity(n=min(n_images, 16), size=size, device=device)
         if as_json:
             click.echo(json.dumps(report, indent=2))
             return
@@ -351,13 +354,15 @@ def bench_corrupt(as_json: bool, fidelity: bool, n_images: int, size: int, devic
 @click.option("-n", "n_images", default=64, show_default=True)
 @click.option("--size", default=192, show_default=True)
 @click.option("--repeats", default=2, show_default=True)
-def bench_score(as_json: bool, n_images: int, size: int, repeats: int) -> None:
+@device_option
+def bench_score(as_json: bool, n_images: int, size: int, repeats: int, device: str) -> None:
     """The scoring engine against a plain per-image pyiqa loop (offline metrics)."""
     import json
 
     from qbench.bench import score as bench
 
-    result = bench.run(n=n_images, size=size, repeats=repeats, progress=not as_json)
+    result = bench.run(n=n_images, size=size, repeats=repeats, progress=not as_json,
+                       device=device)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -370,13 +375,14 @@ def bench_score(as_json: bool, n_images: int, size: int, repeats: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("-n", "n_images", default=16, show_default=True)
 @click.option("--size", default=128, show_default=True)
-def bench_scale(as_json: bool, n_images: int, size: int) -> None:
+@device_option
+def bench_scale(as_json: bool, n_images: int, size: int, device: str) -> None:
     """Rows per second: the local engine vs Ray with 1 and 2 workers, on the same work."""
     import json
 
     from qbench.bench import scale as bench
 
-    result = bench.run(n=n_images, size=size, progress=not as_json)
+    result = bench.run(n=n_images, size=size, progress=not as_json, device=device)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -395,14 +401,16 @@ def bench_scale(as_json: bool, n_images: int, size: int) -> None:
 @click.option("-n", "n_images", default=16, show_default=True)
 @click.option("--masks", default=500, show_default=True, help="RISE masks.")
 @click.option("--repeats", default=3, show_default=True)
-def bench_explain(as_json: bool, model: str, n_images: int, masks: int, repeats: int) -> None:
+@device_option
+def bench_explain(as_json: bool, model: str, n_images: int, masks: int, repeats: int,
+                  device: str) -> None:
     """Grad-CAM vs pytorch-grad-cam and vs forward+backward, RISE and deletion overheads."""
     import json
 
     from qbench.bench import explain as bench
 
     result = bench.run(model=model, n=n_images, n_masks=masks, repeats=repeats,
-                       progress=not as_json)
+                       progress=not as_json, device=device)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

@@ -68,6 +68,7 @@ def main() -> Path:
     import qbench.data as data
     import qbench.explain as explain
     import qbench.models as models
+    from qbench.device import add_device_argument
     from qbench.explain.evaluate.suite import SuiteConfig, compare, evaluate_methods, summarize
     from qbench.report import finish_study
 
@@ -77,7 +78,7 @@ def main() -> Path:
     ap.add_argument("--out", default=None, help="default results/explainers/<preset>")
     ap.add_argument("--models", nargs="*", default=None, help="zoo names (default: preset's)")
     ap.add_argument("--images", type=int, default=None, help="test images (default: preset's)")
-    ap.add_argument("--device", default="cpu")
+    add_device_argument(ap)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = ap.parse_args()
 

@@ -47,6 +47,7 @@ def main() -> Path:
 
     from qbench.causal import sweep
     from qbench.causal.analysis import analyze
+    from qbench.device import add_device_argument
     from qbench.report import finish_study
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -57,7 +58,7 @@ def main() -> Path:
     ap.add_argument("--metrics", nargs="*", default=None, help="default: the preset's")
     ap.add_argument("--images", type=int, default=None, help="test images (default: preset's)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    ap.add_argument("--device", default="cpu")
+    add_device_argument(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = dict(PRESETS[args.preset])
@@ -80,7 +81,7 @@ def main() -> Path:
     analysis_cfg = {k: v for k, v in cfg.items() if k != "n_images"}
     analyze(df, store.scorer_info(), out, seed=args.seed, **analysis_cfg)
     config = {**cfg, "models": args.models, "metrics": args.metrics, "dataset": "scenes",
-              "runs": {"metrics": rid_metrics, "models": rid_models},
+              "runs": {"metrics": rid_metrics, "models": rid_models}, "device": args.device,
               "sweep_seconds": round(t_sweep, 1),
               "analysis_seconds": round(time.time() - t0 - t_sweep, 1),
               "skipped_metrics": store.manifest(rid_metrics)["attempts"][-1].get(

@@ -42,6 +42,7 @@ PRESETS = {
 
 
 def main() -> Path:
+    from qbench.device import add_device_argument
     from qbench.rankiqa.experiment import StudyConfig, run
     from qbench.report import finish_study
 
@@ -55,6 +56,7 @@ def main() -> Path:
     ap.add_argument("--max-items", type=int, default=None, help="real dataset: subset size")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--quiet", action="store_true")
+    add_device_argument(ap)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -63,11 +65,11 @@ def main() -> Path:
     out = Path(args.out or f"results/rankiqa/{args.preset}")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    tables = run(cfg, progress=not args.quiet)
+    tables = run(cfg, progress=not args.quiet, device=args.device)
     for name in ("ranking", "correlations", "ablation", "training"):
         tables[name].to_parquet(out / f"{name}.parquet", index=False)
     return finish_study(out, "rankiqa", args.preset, config=asdict(cfg), seed=args.seed,
-                        threads=args.threads, splits=tables["info"],
+                        threads=args.threads, device=args.device, splits=tables["info"],
                         seconds=time.perf_counter() - t0)
 
 

@@ -141,8 +141,10 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 99.0 if mse == 0 else min(99.0, 10 * np.log10(255.0**2 / mse))
 
 
-def run_fidelity(n: int = 16, size: int = 224, names=NAMES, baseline=None) -> dict:
-    """Per corruption and severity: pixel PSNR (deterministic ones) or clean-PSNR agreement."""
+def run_fidelity(n: int = 16, size: int = 224, names=NAMES, baseline=None,
+                 device: str = "cpu") -> dict:
+    """Per corruption and severity: pixel PSNR (deterministic ones) or clean-PSNR agreement
+    (qbench corrupts on ``device``; the outputs are compared on the CPU)."""
     fn = baseline or _baseline()
     x = bench_images(n, size)
     clean = [(img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for img in x]
@@ -152,7 +154,7 @@ def run_fidelity(n: int = 16, size: int = 224, names=NAMES, baseline=None) -> di
         rows = []
         for severity in range(1, 6):
             ours = [(img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-                    for img in corrupt.apply(x, name, severity)]
+                    for img in corrupt.apply(x.to(device), name, severity).cpu()]
             try:
                 theirs = [np.asarray(t).astype(np.uint8) for t in
                           _baseline_run(fn, clean, name, severity)]

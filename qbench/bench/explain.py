@@ -46,25 +46,27 @@ def _pair(a: Callable[[], object], b: Callable[[], object], repeats: int) -> tup
     return min(ta), min(tb)
 
 
-def _model_and_images(model: str, n: int) -> tuple[nn.Module, nn.Module, torch.Tensor]:
+def _model_and_images(model: str, n: int, device: str = "cpu"
+                      ) -> tuple[nn.Module, nn.Module, torch.Tensor]:
     if model == "resnet18":
         import torchvision
 
         torch.manual_seed(0)
         net = torchvision.models.resnet18(num_classes=10).eval()
         images = torch.rand(n, 3, 224, 224, generator=torch.Generator().manual_seed(0))
-        return net, net.layer4, images
+        return net.to(device), net.layer4, images.to(device)
     import qbench.data as data
     import qbench.models as models
 
-    net, _ = models.load(model)
+    net, _ = models.load(model, map_location=device)
     images = data.load("scenes", split="test").batch(range(n))
-    return net, net.cam_layer, images
+    return net.to(device), net.cam_layer, images.to(device)
 
 
 def run(model: str = "scenes-vgg-s-s0", n: int = 16, n_masks: int = 500, rise_images: int = 4,
-        repeats: int = 3, progress: bool = True) -> dict:
-    """Measure the four ratios; returns them with the raw seconds and the floors."""
+        repeats: int = 3, progress: bool = True, device: str = "cpu") -> dict:
+    """Measure the four ratios; returns them with the raw seconds and the floors (every side
+    runs on ``device``)."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -72,11 +74,11 @@ def run(model: str = "scenes-vgg-s-s0", n: int = 16, n_masks: int = 500, rise_im
     from qbench.explain.evaluate.faithfulness import deletion_auc, make_substitute, pixel_ranks
     from qbench.explain.rise import rise_masks
 
-    net, layer, x = _model_and_images(model, n)
+    net, layer, x = _model_and_images(model, n, device)
     with torch.no_grad():
         target = net(x).argmax(1)
     out: dict = {"model": model, "n_images": n, "image_size": x.shape[-1], "repeats": repeats,
-                 "threads": torch.get_num_threads()}
+                 "threads": torch.get_num_threads(), "device": device}
 
     # Grad-CAM: qbench vs pytorch-grad-cam vs a plain forward + backward
     package = GradCAM(model=net, target_layers=[layer])
@@ -110,7 +112,7 @@ def run(model: str = "scenes-vgg-s-s0", n: int = 16, n_masks: int = 500, rise_im
         return explain(net, xr, tr, method="rise", n_masks=n_masks, batch_size=batch)
 
     def masked_forwards():
-        masks = rise_masks(n_masks, xr.shape[-2], xr.shape[-1], 7, 0.5, 0)
+        masks = rise_masks(n_masks, xr.shape[-2], xr.shape[-1], 7, 0.5, 0).to(xr.device)
         per_chunk = max(1, batch // xr.shape[0])
         with torch.no_grad():
             for s in range(0, n_masks, per_chunk):
@@ -149,7 +151,7 @@ def run(model: str = "scenes-vgg-s-s0", n: int = 16, n_masks: int = 500, rise_im
         return aucs
 
     reference = per_image_loop()
-    agree = float((batched() - torch.tensor(reference)).abs().max())
+    agree = float((torch.as_tensor(batched()).cpu() - torch.tensor(reference)).abs().max())
     t_b, t_loop = _pair(batched, per_image_loop, repeats)
     out["seconds"].update({"deletion_batched": t_b, "deletion_loop": t_loop})
     out["deletion_speedup"] = t_loop / t_b

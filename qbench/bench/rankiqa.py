@@ -36,14 +36,17 @@ def _step(model, opt, loss_fn, batch, margin) -> tuple[float, int, torch.Tensor]
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
+    if loss.is_cuda:  # kernels are asynchronous: wait for them before reading the clock
+        torch.cuda.synchronize(loss.device)
     dt = time.perf_counter() - t0
     grad = torch.cat([p.grad.flatten() for p in model.parameters()])
     return dt, passes, grad
 
 
 def run(n: int = 48, steps: int = 150, crop: int = 48, size: int = 128, seed: int = 0,
-        threads: int = 1, progress: bool = False) -> dict:
-    """Train both schemes side by side for ``steps`` steps on batches of ``n`` images."""
+        threads: int = 1, progress: bool = False, device: str = "cpu") -> dict:
+    """Train both schemes side by side for ``steps`` steps on batches of ``n`` images, on
+    ``device`` (batches are cut on the CPU, then moved there)."""
     split = ranked_split("live", size=size, seed=seed)
     _, t, n_levels = split.train.shape
     block = t * n_levels
@@ -53,7 +56,8 @@ def run(n: int = 48, steps: int = 150, crop: int = 48, size: int = 128, seed: in
     sources = n // block
     torch.set_num_threads(threads)
     cfg = RankConfig(sources=sources, crop=crop, seed=seed)
-    models = {"efficient": new_model(cfg.widths, seed), "naive": new_model(cfg.widths, seed)}
+    models = {"efficient": new_model(cfg.widths, seed).to(device),
+              "naive": new_model(cfg.widths, seed).to(device)}
     opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in models.items()}
     scheds = {k: cosine_schedule(o, steps) for k, o in opts.items()}  # as train_ranking
     losses = {"efficient": efficient_loss, "naive": naive_loss}
@@ -68,7 +72,7 @@ def run(n: int = 48, steps: int = 150, crop: int = 48, size: int = 128, seed: in
         it = tqdm(it, desc="efficient vs naive", unit="step")
     for _ in it:
         for k in ("efficient", "naive"):  # alternate, same batch for both
-            batch = sample_batch(split.train, sources, crop, gens[k])
+            batch = sample_batch(split.train, sources, crop, gens[k]).to(device)
             models[k].train()
             dt, p, grad = _step(models[k], opts[k], losses[k], batch, cfg.margin)
             scheds[k].step()
@@ -82,7 +86,7 @@ def run(n: int = 48, steps: int = 150, crop: int = 48, size: int = 128, seed: in
     fwd_e, fwd_n = passes["efficient"] / steps, passes["naive"] / steps
     return {
         "n": n, "pairs_per_step": pairs, "steps": steps, "crop": crop, "size": size,
-        "threads": threads, "seed": seed, "test_refs": split.test.refs,
+        "threads": threads, "seed": seed, "device": device, "test_refs": split.test.refs,
         "forwards_efficient": fwd_e, "forwards_naive": fwd_n,
         "forward_ratio": fwd_n / fwd_e,
         "image_forward_ratio": 2 * pairs / n,

@@ -41,8 +41,9 @@ def _side(engine: str, dataset, conditions, metric_names, device: str = "cpu",
 
 def run(n: int = 16, size: int = 128, metrics: tuple[str, ...] = DEFAULT_METRICS,
         corruptions: tuple[str, ...] = DEFAULT_CORRUPTIONS, severities=(1, 3, 5),
-        progress: bool = True) -> dict:
-    """Time the local engine and Ray with 1 and 2 workers on the same units."""
+        progress: bool = True, device: str = "cpu") -> dict:
+    """Time the local engine and Ray with 1 and 2 workers on the same units (metrics on
+    ``device``; with ``device="cpu"`` and a GPU present, the local engine also runs on cuda)."""
     import ray
     import torch
 
@@ -65,7 +66,7 @@ def run(n: int = 16, size: int = 128, metrics: tuple[str, ...] = DEFAULT_METRICS
     plan = [("local", "local", {}), ("ray-1", "ray", {"workers": 1}),
             ("ray-2", "ray", {"workers": 2})]
     for label, engine, options in plan:
-        seconds, rows = _side(engine, dataset, conditions, metrics, **options)
+        seconds, rows = _side(engine, dataset, conditions, metrics, device=device, **options)
         if reference is None:
             reference = rows
         identical = rows.reset_index(drop=True).equals(reference.reset_index(drop=True))
@@ -77,11 +78,11 @@ def run(n: int = 16, size: int = 128, metrics: tuple[str, ...] = DEFAULT_METRICS
                   f"{len(rows) / seconds:7.1f} rows/s  identical={identical}", flush=True)
     result: dict[str, Any] = {
         "n_images": n, "size": size, "metrics": list(metrics), "conditions": len(conditions),
-        "cpu_cores": cores, "ray_start_s": round(ray_start, 2), "sides": sides,
+        "cpu_cores": cores, "device": device, "ray_start_s": round(ray_start, 2), "sides": sides,
         "ray2_vs_ray1": round(sides["ray-2"]["rows_per_s"] / sides["ray-1"]["rows_per_s"], 3),
         "ray2_vs_local": round(sides["ray-2"]["rows_per_s"] / sides["local"]["rows_per_s"], 3),
     }
-    if torch.cuda.is_available():
+    if device == "cpu" and torch.cuda.is_available():
         seconds, rows = _side("local", dataset, conditions, metrics, device="cuda")
         result["gpu"] = {"device": torch.cuda.get_device_name(0), "seconds": round(seconds, 3),
                          "rows_per_s": round(len(rows) / seconds, 2),

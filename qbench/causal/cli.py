@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from qbench.device import device_option
+
 
 @click.group("aligned")
 def aligned_cmd() -> None:
@@ -23,12 +25,13 @@ def aligned_cmd() -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=1, show_default=True)
 @click.option("--out", default=None, help="folder for NAME.pt/.json (default: $QBENCH_HOME/zoo)")
+@device_option
 def train(proxy: str, name: str, n_train: int, n_val: int, draws: int, epochs: int, seed: int,
-          threads: int, out: str | None) -> None:
+          threads: int, out: str | None, device: str) -> None:
     """Train TG-IQA on corrupted scenes train/val images to predict the proxy's p_true."""
     from qbench.metrics.aligned import TrainConfig, train_tgiqa
 
     cfg = TrainConfig(proxy=proxy, name=name, n_train=n_train, n_val=n_val, draws=draws,
                       epochs=epochs, seed=seed, threads=threads)
-    path = train_tgiqa(cfg, out=out, command="qbench " + " ".join(sys.argv[1:]))
+    path = train_tgiqa(cfg, out=out, command="qbench " + " ".join(sys.argv[1:]), device=device)
     click.echo(str(path))

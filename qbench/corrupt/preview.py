@@ -15,12 +15,14 @@ LABEL_W = 190
 
 
 def preview(image: torch.Tensor, path: str | Path, selected: list[str] | None = None,
-            size: int = 128, seed: int = 0) -> Path:
-    """Rows: corruptions; columns: clean, then severities. ``image`` is 3xHxW in [0, 1]."""
+            size: int = 128, seed: int = 0, device: str | torch.device = "cpu") -> Path:
+    """Rows: corruptions; columns: clean, then severities. ``image`` is 3xHxW in [0, 1];
+    the corruptions run on ``device``."""
     h, w = image.shape[-2:]
     scale = size / max(h, w)
     x = F.interpolate(image[None], size=(max(8, round(h * scale)), max(8, round(w * scale))),
                       mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    x = x.to(device)
     th, tw = x.shape[-2:]
     rows = selected or names()
     levels = max(len(next(iter(info(n).tables.values()))) for n in rows)

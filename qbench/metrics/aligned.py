@@ -218,10 +218,13 @@ def corrupted_split(split: str, n: int, cfg: TrainConfig, offset: int
 @torch.no_grad()
 def proxy_targets(proxy: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                   batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """(p_true, correct) of the proxy on ``images``."""
+    """(p_true, correct) of the proxy on ``images`` (run where the proxy is; CPU results)."""
+    from qbench.device import model_device
+
+    dev = model_device(proxy)
     p, ok = [], []
     for i in range(0, len(images), batch):
-        logits = proxy(images[i:i + batch])
+        logits = proxy(images[i:i + batch].to(dev)).cpu()
         prob = logits.softmax(1)
         y = labels[i:i + batch]
         p.append(prob.gather(1, y[:, None]).squeeze(1))
@@ -234,8 +237,11 @@ def _evaluate(model: nn.Module, x: torch.Tensor, p_true: torch.Tensor, correct: 
     from scipy.stats import spearmanr
     from sklearn.metrics import roc_auc_score
 
+    from qbench.device import model_device
+
+    dev = model_device(model)
     with torch.no_grad():
-        logit = torch.cat([model(x[i:i + 256]) for i in range(0, len(x), 256)])
+        logit = torch.cat([model(x[i:i + 256].to(dev)).cpu() for i in range(0, len(x), 256)])
     pred = torch.sigmoid(logit)
     out = {"val_bce": float(F.binary_cross_entropy_with_logits(logit, p_true)),
            "val_spearman_p_true": float(spearmanr(pred.numpy(), p_true.numpy())[0]),
@@ -247,10 +253,12 @@ def _evaluate(model: nn.Module, x: torch.Tensor, p_true: torch.Tensor, correct: 
 
 
 def train_tgiqa(cfg: TrainConfig, out: str | Path | None = None, progress: bool = True,
-                command: str = "") -> Path:
+                command: str = "", device: str = "cpu") -> Path:
     """Train TG-IQA as the module docstring states; returns the checkpoint path.
 
     Deterministic: the same config on the same machine and thread count gives the same bytes.
+    The corrupted data is made on the CPU (same images whatever the device); the proxy and
+    the training run on ``device`` (recorded in the provenance when it is not the CPU).
     """
     from qbench.data.cache import array_fingerprint
     from qbench.models import Provenance, save
@@ -258,7 +266,7 @@ def train_tgiqa(cfg: TrainConfig, out: str | Path | None = None, progress: bool 
 
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
-    proxy, prov = _load(cfg.proxy, "cpu")
+    proxy, prov = _load(cfg.proxy, device)
     proxy_sha = sha256_file(find(cfg.proxy)) if not str(cfg.proxy).endswith(".pt") \
         else sha256_file(Path(cfg.proxy))
     xtr, ytr, _ = corrupted_split("train", cfg.n_train, cfg, offset=1)
@@ -269,7 +277,7 @@ def train_tgiqa(cfg: TrainConfig, out: str | Path | None = None, progress: bool 
         print(f"tg-iqa: {len(xtr)} train / {len(xva)} val corrupted images, proxy p_true mean "
               f"{float(ptr.mean()):.3f}, data ready in {time.time() - t0:.0f}s", flush=True)
     torch.manual_seed(cfg.seed)
-    model = tgiqa_cnn(cfg.widths)
+    model = tgiqa_cnn(cfg.widths).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps = cfg.epochs * ((len(xtr) + cfg.batch_size - 1) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1))
@@ -280,7 +288,8 @@ def train_tgiqa(cfg: TrainConfig, out: str | Path | None = None, progress: bool 
         total = 0.0
         for i in range(0, len(order), cfg.batch_size):
             b = order[i:i + cfg.batch_size]
-            loss = F.binary_cross_entropy_with_logits(model(xtr[b]), ptr[b])
+            loss = F.binary_cross_entropy_with_logits(model(xtr[b].to(device)),
+                                                      ptr[b].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -302,5 +311,6 @@ def train_tgiqa(cfg: TrainConfig, out: str | Path | None = None, progress: bool 
         extra={"dataset": "scenes", "splits": ["train", "val"], "proxy": prov.name,
                "proxy_sha256": proxy_sha, "target": TARGET, "config": config,
                "corruptions": cfg.corruptions or imagenet_c_corruptions(),
-               "train_seconds": round(time.time() - t0, 1)})
+               "train_seconds": round(time.time() - t0, 1),
+               **({"device": device} if device != "cpu" else {})})
     return save(model, provenance, out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from qbench.device import device_option
 from qbench.errors import QbenchError
 
 
@@ -33,7 +34,7 @@ def zoo_list() -> None:
 
 @zoo_cmd.command("train")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda")
+@device_option
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="folder for NAME.pt/.json (default: $QBENCH_HOME/zoo)")
 @click.option("--threads", type=int, default=1, show_default=True,
@@ -57,7 +58,7 @@ def zoo_train(names: tuple[str, ...], device: str, out: str | None, threads: int
 
 @zoo_cmd.command("verify")
 @click.argument("names", nargs=-1)
-@click.option("--device", default="cpu", show_default=True)
+@device_option
 def zoo_verify(names: tuple[str, ...], device: str) -> None:
     """Re-hash checkpoints and re-measure clean test accuracy (all trained entries by default)."""
     from qbench.models import zoo

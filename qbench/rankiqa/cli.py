@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from qbench.device import device_option
+
 _out = [click.option("--name", default=None, help="Checkpoint name (zoo entry)."),
         click.option("--out", type=click.Path(file_okay=False), default=None,
                      help="Folder for the checkpoint (default: $QBENCH_HOME/zoo)."),
@@ -50,9 +52,10 @@ def rankiqa_cmd() -> None:
 @click.option("--test-fraction", default=0.2, show_default=True,
               help="Share of references held out (reference-disjoint).")
 @click.option("--threads", default=1, show_default=True, help="torch CPU threads.")
+@device_option
 @_with(_out)
 def train_cmd(which, pristine, size, crop, steps, sources, margin, lr, scheme, seed,
-              test_fraction, threads, name, out, ship) -> None:
+              test_fraction, threads, device, name, out, ship) -> None:
     """Learn to rank on generated data; report held-out ranking accuracy; save to the zoo."""
     import torch
 
@@ -64,7 +67,7 @@ def train_cmd(which, pristine, size, crop, steps, sources, margin, lr, scheme, s
     split = ranked_split(which, size, pristine, test_fraction, seed)
     cfg = RankConfig(steps=steps, sources=sources, crop=crop, margin=margin, lr=lr, seed=seed,
                      scheme=scheme)
-    model, hist = train_ranking(split.train, cfg, progress=True)
+    model, hist = train_ranking(split.train, cfg, progress=True, device=device)
     acc = ranking_accuracy(model, split.test, crop) if split.test is not None else {}
     for k, v in acc.items():
         click.echo(f"held-out pair accuracy {k:32s} {v:.3f}")
@@ -76,6 +79,7 @@ def train_cmd(which, pristine, size, crop, steps, sources, margin, lr, scheme, s
          "config": cfg.as_dict(), "size": size, "train_refs": split.train.refs,
          "test_refs": split.test.refs if split.test is not None else [],
          "train_seconds": hist.seconds, "final_loss": sum(hist.losses[-50:]) / 50,
+         **({"device": device} if device != "cpu" else {}),
          "description": f"RankIQA ranking-only ({which} generator set on {split.source}, "
                         f"{crop} px crops, efficient Siamese hinge)"})
     click.echo(f"checkpoint: {path}")
@@ -99,9 +103,10 @@ def train_cmd(which, pristine, size, crop, steps, sources, margin, lr, scheme, s
 @click.option("--lr", default=3e-4, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=1, show_default=True)
+@device_option
 @_with(_out)
 def finetune_cmd(base, dataset, root, metric, n_types, size, max_items, steps, batch, lr, seed,
-                 threads, name, out, ship) -> None:
+                 threads, device, name, out, ship) -> None:
     """Fine-tune a ranking checkpoint with MSE on MOS or pseudo-labels (reference-disjoint)."""
     import torch
 
@@ -118,7 +123,8 @@ def finetune_cmd(base, dataset, root, metric, n_types, size, max_items, steps, b
     from qbench.rankiqa.train import FinetuneConfig, finetune, score_targets
 
     torch.set_num_threads(threads)
-    model, prov = load(base if base.endswith(".pt") else locate(base))
+    model, prov = load(base if base.endswith(".pt") else locate(base), map_location=device)
+    model.to(device)
     crop = int(prov.extra["crop"])
     refs, keys = load_references(int(prov.extra["size"]), prov.extra.get("pristine"))
     test_refs = list(prov.extra.get("test_refs", []))
@@ -128,11 +134,12 @@ def finetune_cmd(base, dataset, root, metric, n_types, size, max_items, steps, b
                                    "among the references found")
     train, test = targets_split(dataset, refs, keys, test_refs, root, metric, n_types,
                                 size=size, max_items=max_items, seed=seed, progress=True,
+                                device=device,
                                 source=Path(prov.extra["pristine"]).name
                                 if prov.extra.get("pristine") else "refs")
     before = correlations(score_targets(model, test, crop), test.target) if len(test) else {}
     cfg = FinetuneConfig(steps=steps, batch=batch, crop=crop, lr=lr, seed=seed)
-    model, hist = finetune(model, train, cfg, progress=True)
+    model, hist = finetune(model, train, cfg, progress=True, device=device)
     after = correlations(score_targets(model, test, crop), test.target) if len(test) else {}
     for label, c in (("before", before), ("after", after)):
         if c:
@@ -152,6 +159,7 @@ def finetune_cmd(base, dataset, root, metric, n_types, size, max_items, steps, b
          "dataset": dataset, "ground_truth": train.ground_truth, "config": cfg.as_dict(),
          "train_refs": sorted(set(train.refs)), "test_refs": sorted(set(test.refs)),
          "n_train": len(train), "n_test": len(test), "train_seconds": hist.seconds,
+         **({"device": device} if device != "cpu" else {}),
          "description": f"RankIQA fine-tuned with MSE on {train.ground_truth}"})
     click.echo(f"checkpoint: {path}")
 
@@ -161,14 +169,16 @@ def finetune_cmd(base, dataset, root, metric, n_types, size, max_items, steps, b
 @click.option("--set", "which", type=click.Choice(["live", "tid"]), default=None,
               help="Generator set (default: the checkpoint's).")
 @click.option("--n-crops", default=30, show_default=True)
-def eval_cmd(name: str, which: str | None, n_crops: int) -> None:
+@device_option
+def eval_cmd(name: str, which: str | None, n_crops: int, device: str) -> None:
     """Held-out pair accuracy per distortion type on the checkpoint's own test references."""
     from qbench.models import load
     from qbench.rankiqa.evaluate import ranking_accuracy
     from qbench.rankiqa.metric import locate
     from qbench.rankiqa.ranked import build, generator_names, load_references
 
-    model, prov = load(name if name.endswith(".pt") else locate(name))
+    model, prov = load(name if name.endswith(".pt") else locate(name), map_location=device)
+    model.to(device)
     test_refs = list(prov.extra.get("test_refs", []))
     if not test_refs:
         raise click.ClickException(f"{name} records no held-out references")
@@ -190,11 +200,14 @@ def eval_cmd(name: str, which: str | None, n_crops: int) -> None:
 @click.option("--steps", default=150, show_default=True, help="Optimisation steps per scheme.")
 @click.option("--crop", default=48, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def bench_rankiqa(as_json: bool, n_images: int, steps: int, crop: int, seed: int) -> None:
+@device_option
+def bench_rankiqa(as_json: bool, n_images: int, steps: int, crop: int, seed: int,
+                  device: str) -> None:
     """Efficient vs naive Siamese: forward passes and wall-clock per step, accuracy reached."""
     from qbench.bench import rankiqa as bench
 
-    result = bench.run(n=n_images, steps=steps, crop=crop, seed=seed, progress=not as_json)
+    result = bench.run(n=n_images, steps=steps, crop=crop, seed=seed, progress=not as_json,
+                       device=device)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

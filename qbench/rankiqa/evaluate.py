@@ -7,6 +7,7 @@ import torch
 from scipy import stats
 from torch import nn
 
+from qbench.device import model_device
 from qbench.rankiqa.pairs import pair_accuracy
 from qbench.rankiqa.ranked import RankedSet
 
@@ -46,7 +47,10 @@ def score_images(model: nn.Module, images: torch.Tensor, crop: int, n_crops: int
 
 
 def _forward(model: nn.Module, x: torch.Tensor, chunk: int) -> torch.Tensor:
-    return torch.cat([model(x[i : i + chunk]).detach().cpu() for i in range(0, len(x), chunk)])
+    """Scores on the CPU; each chunk runs on the device the model's parameters are on."""
+    dev = model_device(model)
+    return torch.cat([model(x[i : i + chunk].to(dev)).detach().cpu()
+                      for i in range(0, len(x), chunk)])
 
 
 def score_ranked(model: nn.Module, ranked: RankedSet, crop: int, n_crops: int = N_CROPS,

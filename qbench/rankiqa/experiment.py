@@ -69,7 +69,9 @@ def _curve(rows, which, name, losses) -> None:
              for k, v in enumerate(losses) if k % 10 == 0 or k == len(losses) - 1]
 
 
-def run(cfg: StudyConfig, progress: bool = True) -> dict[str, pd.DataFrame | dict]:
+def run(cfg: StudyConfig, progress: bool = True, device: str = "cpu"
+        ) -> dict[str, pd.DataFrame | dict]:
+    """Every table of the study; models train and are scored on ``device``."""
     ranking, corr, ablation, curves, info = [], [], [], [], {}
     rank_cfg = RankConfig(steps=cfg.rank_steps, sources=cfg.sources, crop=cfg.crop,
                           seed=cfg.seed)
@@ -81,15 +83,16 @@ def run(cfg: StudyConfig, progress: bool = True) -> dict[str, pd.DataFrame | dic
         train_t, test_t = targets_split(cfg.dataset, split.references, split.keys,
                                         split.test.refs, cfg.root, cfg.pseudo_metric,
                                         cfg.pseudo_types, max_items=cfg.max_items,
-                                        seed=cfg.seed, progress=progress)
+                                        seed=cfg.seed, progress=progress, device=device)
         info[which] = {"train_refs": split.train.refs, "test_refs": split.test.refs,
                        "types": split.train.types, "ground_truth": test_t.ground_truth,
                        "n_target_train": len(train_t), "n_target_test": len(test_t)}
         untrained = new_model(rank_cfg.widths, cfg.seed)
-        rankiqa, h_rank = train_ranking(split.train, rank_cfg, progress=progress)
+        rankiqa, h_rank = train_ranking(split.train, rank_cfg, progress=progress, device=device)
         scratch, h_scratch = finetune(new_model(rank_cfg.widths, cfg.seed), train_t, ft_cfg,
-                                      progress=progress)
-        tuned, h_ft = finetune(copy.deepcopy(rankiqa), train_t, ft_cfg, progress=progress)
+                                      progress=progress, device=device)
+        tuned, h_ft = finetune(copy.deepcopy(rankiqa), train_t, ft_cfg, progress=progress,
+                               device=device)
         models = {"untrained": untrained, "rankiqa": rankiqa, "scratch-on-target": scratch,
                   "rankiqa-ft": tuned}
         for name, m in models.items():
@@ -107,14 +110,15 @@ def run(cfg: StudyConfig, progress: bool = True) -> dict[str, pd.DataFrame | dic
                 m = rankiqa
             else:
                 m, _ = train_ranking(split.train.subset_levels(keep), rank_cfg,
-                                     progress=progress)
+                                     progress=progress, device=device)
             acc = ranking_accuracy(m, split.test, cfg.crop, cfg.n_crops, cfg.seed)["all"]
             row = {"set": which, "levels": n_levels, "kept": ",".join(map(str, keep)),
                    "accuracy": acc}
             c = _corr_row(which, "", m, test_t, cfg)
             row.update({"srcc": c["srcc"], "plcc": c["plcc"], "n": c["n"]})
             if cfg.ablation_finetune:
-                ft, _ = finetune(copy.deepcopy(m), train_t, ft_cfg, progress=progress)
+                ft, _ = finetune(copy.deepcopy(m), train_t, ft_cfg, progress=progress,
+                                 device=device)
                 c = _corr_row(which, "", ft, test_t, cfg)
                 row.update({"srcc_ft": c["srcc"], "plcc_ft": c["plcc"]})
             ablation.append(row)

@@ -71,13 +71,14 @@ def targets_split(dataset: str, references: torch.Tensor, keys: list[str],
                   metric: str = DEFAULT_PSEUDO_METRIC, n_types: int | None = None,
                   levels=(1, 2, 3, 4, 5), size: int | None = None,
                   max_items: int | None = None, test_fraction: float = 0.2, seed: int = 0,
-                  progress: bool = False, source: str = "refs") -> tuple[TargetSet, TargetSet]:
-    """(train, test) fine-tuning targets. ``dataset="refs"``: full-reference pseudo-labels on
-    the ranking's own ``references``, held out by the ranking's ``test_refs``; otherwise a
-    real dataset split by its own references."""
+                  progress: bool = False, source: str = "refs", device: str = "cpu"
+                  ) -> tuple[TargetSet, TargetSet]:
+    """(train, test) fine-tuning targets. ``dataset="refs"``: full-reference pseudo-labels
+    (the metric runs on ``device``) on the ranking's own ``references``, held out by the
+    ranking's ``test_refs``; otherwise a real dataset split by its own references."""
     if dataset == "refs":
         ts = pseudo_labelled(references, keys, kadid_types(n_types), levels, metric, seed,
-                             progress, source)
+                             progress, source, device=device)
         if not test_refs:
             return ts, ts.subset([])
         return split_by_reference(ts, test_refs=test_refs)

@@ -73,12 +73,14 @@ def split_by_reference(ts: TargetSet, test_fraction: float = 0.2, seed: int = 0,
 
 def pseudo_labelled(references: torch.Tensor, keys: Sequence[str], names: Sequence[str],
                     levels: Sequence[int] = (1, 2, 3, 4, 5), metric: str = DEFAULT_PSEUDO_METRIC,
-                    seed: int = 0, progress: bool = False, source: str = "refs") -> TargetSet:
+                    seed: int = 0, progress: bool = False, source: str = "refs",
+                    device: str = "cpu") -> TargetSet:
     """``references`` x ``names`` x ``levels`` (+ each pristine image), labelled by the
-    full-reference ``metric`` against the reference; labels cached under $QBENCH_HOME."""
+    full-reference ``metric`` (run on ``device``) against the reference; labels cached under
+    $QBENCH_HOME (per device: a GPU run's labels are its own)."""
     import qbench.metrics as metrics
 
-    m = metrics.create(metric)
+    m = metrics.create(metric, device=device)
     if m.info.kind != "FR":
         raise QbenchError(f"pseudo-labels need a full-reference metric; {metric} is "
                           f"{m.info.kind}")
@@ -96,7 +98,7 @@ def pseudo_labelled(references: torch.Tensor, keys: Sequence[str], names: Sequen
     refs += list(keys)
     dists += ["pristine"] * len(keys)
     lv += [0] * len(keys)
-    raw = _cached_labels(images, refs, list(keys), references, metric, m, progress)
+    raw = _cached_labels(images, refs, list(keys), references, metric, m, progress, device)
     # FR direction is metadata: orient once so that higher is better, then scale to [0, 1]
     # over the distorted images; the pristine ones (an image against itself: 1 for FSIM, a
     # huge or infinite PSNR) are clipped to the top, 1.
@@ -111,8 +113,11 @@ def pseudo_labelled(references: torch.Tensor, keys: Sequence[str], names: Sequen
                                   f"{len(names)} KADID-10k distortion types; no human scores")
 
 
-def _cached_labels(images, refs, keys, references, metric_name, metric, progress) -> np.ndarray:
-    h = hashlib.sha256(json.dumps([metric_name, getattr(metric.info, "version", "")]).encode())
+def _cached_labels(images, refs, keys, references, metric_name, metric, progress,
+                   device: str = "cpu") -> np.ndarray:
+    key = [metric_name, getattr(metric.info, "version", "")] + ([device] if device != "cpu"
+                                                                 else [])
+    h = hashlib.sha256(json.dumps(key).encode())
     for im in images:
         h.update(im.numpy().tobytes())
     path = qbench_home() / "rankiqa" / f"pseudo-{h.hexdigest()[:20]}.npy"
@@ -128,7 +133,7 @@ def _cached_labels(images, refs, keys, references, metric_name, metric, progress
     for i in steps:
         x = torch.stack([im.float() / 255 for im in images[i : i + 16]])
         r = torch.stack([ref_of[k] for k in refs[i : i + 16]])
-        out[i : i + 16] = torch.as_tensor(metric(x, r)).double().numpy()
+        out[i : i + 16] = torch.as_tensor(metric(x, r)).double().cpu().numpy()
     pristine = np.array(_pristine_flags(images, refs, ref_of))
     bad = ~np.isfinite(out)
     if (bad & ~pristine).any():

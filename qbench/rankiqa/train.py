@@ -68,11 +68,16 @@ def cosine_schedule(opt: torch.optim.Optimizer, steps: int):
 
 
 def train_ranking(ranked: RankedSet, cfg: RankConfig, model: nn.Module | None = None,
-                  progress: bool = False) -> tuple[nn.Module, History]:
-    """Learn to order each (source, type) block's levels with the hinge ranking loss."""
+                  progress: bool = False, device: str | torch.device = "cpu"
+                  ) -> tuple[nn.Module, History]:
+    """Learn to order each (source, type) block's levels with the hinge ranking loss.
+
+    The model trains on ``device``; batches are cut on the CPU with a CPU generator (so the
+    sampled crops do not depend on the device) and moved there."""
     if cfg.scheme not in SCHEMES:
         raise QbenchError(f"scheme must be one of {', '.join(SCHEMES)}, not {cfg.scheme!r}")
     model = model if model is not None else new_model(cfg.widths, cfg.seed)
+    model.to(device)
     model.train()
     loss_fn = SCHEMES[cfg.scheme]
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -86,7 +91,7 @@ def train_ranking(ranked: RankedSet, cfg: RankConfig, model: nn.Module | None = 
         steps = tqdm(steps, desc=f"ranking ({cfg.scheme})", unit="step")
     t0 = time.perf_counter()
     for _ in steps:
-        batch = sample_batch(ranked, cfg.sources, cfg.crop, g)
+        batch = sample_batch(ranked, cfg.sources, cfg.crop, g).to(device)
         loss, passes = loss_fn(model, batch, cfg.margin)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -148,15 +153,17 @@ def calibrate_head(model: nn.Module, ts: TargetSet, crop: int, max_items: int = 
     head.bias.mul_(a).add_(b)
 
 
-def finetune(model: nn.Module, train: TargetSet, cfg: FinetuneConfig, progress: bool = False
-             ) -> tuple[nn.Module, History]:
-    """MSE regression of the crop score on the target (higher is better, in [0, 1])."""
+def finetune(model: nn.Module, train: TargetSet, cfg: FinetuneConfig, progress: bool = False,
+             device: str | torch.device = "cpu") -> tuple[nn.Module, History]:
+    """MSE regression of the crop score on the target (higher is better, in [0, 1]), on
+    ``device`` (crops are cut on the CPU with a CPU generator, then moved there)."""
+    model.to(device)
     calibrate_head(model, train, cfg.crop, seed=cfg.seed)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = cosine_schedule(opt, cfg.steps)
     g = torch.Generator().manual_seed(int(cfg.seed) + 2)
-    target = torch.as_tensor(train.target, dtype=torch.float32)
+    target = torch.as_tensor(train.target, dtype=torch.float32).to(device)
     hist = History()
     steps = range(cfg.steps)
     if progress:
@@ -166,7 +173,7 @@ def finetune(model: nn.Module, train: TargetSet, cfg: FinetuneConfig, progress: 
     t0 = time.perf_counter()
     for _ in steps:
         idx = torch.randint(0, len(train), (cfg.batch,), generator=g).tolist()
-        x = _crop_batch(train, idx, cfg.crop, g)
+        x = _crop_batch(train, idx, cfg.crop, g).to(device)
         loss = nn.functional.mse_loss(model(x), target[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
