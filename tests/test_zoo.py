@@ -50,6 +50,31 @@ def test_same_seed_trains_byte_identical_weights_and_another_seed_differs():
     assert weights(0) != weights(1)
 
 
+def test_random_shift_translates_each_image_by_its_own_offset_with_reflect_padding():
+    from qbench.models.train import random_shift
+
+    x = torch.rand(2, 3, 16, 16)
+    out = random_shift(x, torch.tensor([2, 0]), torch.tensor([-1, 3]), shift=4)
+    assert out.shape == x.shape
+    # image 0 moved by (+2, -1): output pixel (i, j) is input pixel (i + 2, j - 1) inside
+    assert torch.equal(out[0, :, 2:12, 3:14], x[0, :, 4:14, 2:13])
+    assert torch.equal(out[1, :, :, :10], x[1, :, :, 3:13])
+    assert torch.equal(random_shift(x, torch.zeros(2, dtype=torch.long),
+                                    torch.zeros(2, dtype=torch.long), 4), x)
+
+
+def test_shift_augmentation_changes_training_and_is_itself_deterministic():
+    train, val, _ = tiny_sets()
+
+    def weights(**opts):
+        cfg = TrainConfig(epochs=1, batch_size=8, max_steps=3, **opts)
+        model, _ = train_classifier("proxy-cnn", 0, 1, train, val, config=cfg, log=None)
+        return b"".join(v.numpy().tobytes() for v in model.state_dict().values())
+
+    assert weights(shift=2) == weights(shift=2)
+    assert weights(shift=2) != weights()
+
+
 def test_training_leaves_the_callers_global_rng_untouched():
     train, _, _ = tiny_sets()
     torch.manual_seed(123)
@@ -133,6 +158,8 @@ def test_shipped_checkpoints_are_small_hashed_and_load():
         prov = verify_hash(pt)
         assert prov.arch == zoo.ZOO[name].arch and prov.seed == zoo.ZOO[name].seed
         assert prov.metrics["epochs"] == zoo.ZOO[name].epochs, f"{name} trained with other epochs"
+        assert prov.extra.get("train_options", {}) == zoo.ZOO[name].train_options, \
+            f"{name} trained with other augmentation"
         model, _ = load(pt)
         assert model(torch.rand(1, 3, 64, 64)).shape == (1, 10)
 

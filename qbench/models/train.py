@@ -3,8 +3,11 @@
 Same (architecture, seed, data, hyper-parameters, device, thread count) -> the same weights,
 byte for byte on CPU: the initial weights come from ``torch.manual_seed(seed)`` inside a forked
 RNG state (the caller's global RNG is untouched), and the data order and the flips come from one
-seeded ``torch.Generator``. Optimiser: AdamW with a one-cycle learning-rate schedule; the only
-augmentation is a random horizontal flip (every ``scenes`` class is closed under it).
+seeded ``torch.Generator``. Optimiser: AdamW with a one-cycle learning-rate schedule.
+Augmentation: a random horizontal flip (every ``scenes`` class is closed under it) and, when
+``shift > 0``, a random translation by up to ``shift`` pixels per axis (reflect padding, then a
+crop back to the input size); the shifts are drawn only when enabled, so configurations without
+them reproduce their earlier weights.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 5e-4
     flip: bool = True
+    shift: int = 0  # random translation of up to this many pixels (0 = off)
     max_steps: int | None = None  # stop early after this many steps (tests, smoke runs)
 
 
@@ -37,6 +41,16 @@ def build_seeded(arch: str, seed: int, **arch_kwargs) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build(arch, **arch_kwargs)
+
+
+def random_shift(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, shift: int
+                 ) -> torch.Tensor:
+    """Translate each image of ``x`` (N×C×H×W) by (dy, dx) ∈ [-shift, shift]², reflect-padded."""
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (shift, shift, shift, shift), mode="reflect")
+    return torch.stack([padded[i, :, shift + int(a):shift + int(a) + h,
+                               shift + int(b):shift + int(b) + w]
+                        for i, (a, b) in enumerate(zip(dy, dx, strict=True))])
 
 
 @torch.no_grad()
@@ -92,6 +106,8 @@ def train_classifier(arch: str, seed: int, epochs: int, train: ClassificationSet
         model.train()
         order = torch.randperm(n, generator=gen)
         flips = torch.rand(n, generator=gen) < 0.5
+        if cfg.shift:
+            shifts = torch.randint(-cfg.shift, cfg.shift + 1, (2, n), generator=gen)
         losses = []
         for b in range(steps_per_epoch):
             if step >= total:
@@ -101,6 +117,8 @@ def train_classifier(arch: str, seed: int, epochs: int, train: ClassificationSet
             if cfg.flip:
                 f = flips[idx]
                 x[f] = x[f].flip(-1)
+            if cfg.shift:
+                x = random_shift(x, shifts[0, idx], shifts[1, idx], cfg.shift)
             x, y = x.to(device), labels[idx].to(device)
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
