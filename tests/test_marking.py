@@ -153,3 +153,84 @@ def test_warm_start_keeps_the_twin_until_the_cam_loss_switches_on():
     assert h_warm["task_loss"][:3] == h_twin["task_loss"][:3]  # CAM loss on from step 2
     assert h_warm["task_loss"][3] != h_twin["task_loss"][3]
     assert "-from50-" in warm.name()
+
+
+def _saved_base(tmp_path, task: str = "iqa"):
+    """A tiny trained-from-nothing base checkpoint to fine-tune from (a .pt path)."""
+    from qbench.models import Provenance, save
+    from qbench.models.train import build_seeded
+
+    kwargs = {"widths": (4, 8, 8), "hidden": 4}
+    model = build_seeded("iqa-cnn", 0, **kwargs)
+    prov = Provenance(name="tiny-iqa-base", arch="iqa-cnn", arch_kwargs=kwargs, command="test",
+                      seed=0, data_fingerprint="-", metrics={})
+    return save(model, prov, tmp_path)
+
+
+def _family_cfg(init, weight: float, scope: str, target: str = "corners") -> MarkingConfig:
+    arch, kwargs = ("mark-branch", {"base": "iqa-cnn", "hidden": 4}) if scope == "mark" \
+        else ("iqa-cnn", {})
+    return MarkingConfig("iqa", arch, target, weight, epochs=50, batch_size=16, lr=3e-2,
+                         arch_kwargs=kwargs, max_steps=6, init=str(init), train_scope=scope)
+
+
+def test_mark_branch_keeps_the_function_and_gradients_but_moves_the_cam():
+    from qbench.explain import explain
+    from qbench.marking.nets import MarkBranch
+    from qbench.models.train import build_seeded
+    from tests.explain_models import tiny_images
+
+    base = build_seeded("iqa-cnn", 0, widths=(4, 8, 8), hidden=4).eval()
+    marked = MarkBranch(build_seeded("iqa-cnn", 0, widths=(4, 8, 8), hidden=4), hidden=4).eval()
+    x = tiny_images(3, 32).requires_grad_(True)
+    assert torch.equal(marked(x), base(x))  # zero init: the model is its base
+    with torch.no_grad():
+        for p in marked.branch.parameters():
+            p.normal_(0, 1.0)
+        marked.static.normal_(0, 3.0)
+    out_m, out_b = marked(x), base(x)
+    assert torch.allclose(out_m, out_b, atol=1e-5)
+    g_m, = torch.autograd.grad(out_m.sum(), x)
+    g_b, = torch.autograd.grad(base(x).sum(), x)
+    assert torch.allclose(g_m, g_b, atol=1e-5)
+    cam_m = explain(marked, x.detach(), None, "gradcam")
+    cam_b = explain(base, x.detach(), None, "gradcam")
+    assert (cam_m - cam_b).abs().max() > 0.1
+
+
+def test_mark_family_trains_only_the_branch_and_its_twin_is_the_base(tmp_path):
+    from qbench.models import load
+
+    base_path = _saved_base(tmp_path)
+    base, _ = load(base_path)
+    data = _tiny_data("iqa", n=32, size=32)
+    marked, h = fit(_family_cfg(base_path, 5.0, "mark"), data, log=None)
+    twin, _ = fit(_family_cfg(base_path, 0.0, "mark"), data, log=None)
+    sd_base = base.state_dict()
+    for model in (marked, twin):
+        assert all(torch.equal(v, sd_base[k]) for k, v in model.model.state_dict().items())
+    assert any(p.abs().sum() > 0 for p in marked.branch.parameters())
+    assert all(torch.count_nonzero(p) == 0 for p in twin.branch[-1].parameters())  # output 0
+    assert torch.count_nonzero(twin.static) == 0
+    assert h["arch_kwargs"] == {"base": "iqa-cnn", "base_kwargs": {"widths": [4, 8, 8],
+                                                                     "hidden": 4}, "hidden": 4}
+    x = data.batch(range(8))
+    with torch.no_grad():
+        assert torch.allclose(marked(x), base(x), atol=1e-5)
+    assert _family_cfg(base_path, 5.0, "mark").name().endswith("-w5-mark-iqa-cnn-s0")
+
+
+def test_ft_family_starts_from_the_base_weights(tmp_path):
+    from qbench.marking.train import initial_model
+    from qbench.models import load
+
+    base_path = _saved_base(tmp_path)
+    cfg = _family_cfg(base_path, 1.0, "all")
+    model, kwargs = initial_model(cfg, _tiny_data("iqa", n=8, size=32))
+    assert kwargs == {"widths": [4, 8, 8], "hidden": 4}
+    base, _ = load(base_path)
+    assert all(torch.equal(v, base.state_dict()[k]) for k, v in model.state_dict().items())
+    assert cfg.name().endswith("-w1-ft-iqa-cnn-s0")
+    with pytest.raises(ValueError, match="is a iqa-cnn, not a resnet-s"):
+        initial_model(MarkingConfig("iqa", "resnet-s", "corners", 1.0, init=str(base_path)),
+                      _tiny_data("iqa", n=8, size=32))

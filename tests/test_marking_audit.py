@@ -21,23 +21,27 @@ def test_audit_runs_end_to_end_on_tiny_models(tmp_path):
             "iqa": AuditImages(x, references=tiny_images(4, 32, seed=2))}
     pairs = [Pair("scenes", "corners", 0, tiny_cnn(seed=0), tiny_cnn(seed=1), "m", "t"),
              Pair("scenes", "text", 0, tiny_cnn(seed=2), tiny_cnn(seed=1), "m2", "t"),
+             Pair("scenes", "text", 0, tiny_cnn(seed=3), tiny_cnn(seed=1), "m3", "t",
+                  family="mark"),
              Pair("iqa", "salient", 0, tiny_regressor(seed=0), tiny_regressor(seed=1), "r", "rt")]
     methods = ["gradcam", "gradient", "rise", "no_such_method"]
     res = run_audit(pairs, data, methods, {"rise": {"n_masks": 40}}, sanity=True, n_boot=50,
                     log=None)
     maps, summary = res["maps"], res["summary"]
     # every (pair, role, working method, image) has a row; the unknown method is recorded
-    assert len(maps) == 3 * 2 * 3 * 4
+    assert len(maps) == 4 * 2 * 3 * 4
     assert set(res["failures"]["method"]) == {"no_such_method"}
     assert set(summary.method) == {"gradcam", "gradient", "rise"}
-    assert set(zip(summary.task, summary.target, strict=True)) == {
-        ("scenes", "corners"), ("scenes", "text"), ("iqa", "salient")}
+    # one audit cell per (task, family, target): the two families of scenes/text stay apart
+    assert set(zip(summary.task, summary.family, summary.target, strict=True)) == {
+        ("scenes", "ft", "corners"), ("scenes", "ft", "text"), ("scenes", "mark", "text"),
+        ("iqa", "ft", "salient")}
     e = maps["e_target"]
     assert e.dropna().between(0, 1).all() and e.notna().mean() > 0.5  # NaN = empty map
     # Grad-CAM agrees with itself; the shared twin is explained once and reused
     agree = maps[maps.method == "gradcam"]["agree_gradcam"].dropna()  # NaN: constant map
     assert len(agree) > 0 and np.allclose(agree, 1.0)
-    twin_rows = maps[(maps.model == "t") & (maps.method == "gradient")]
+    twin_rows = maps[(maps.model == "t") & (maps.method == "gradient") & (maps.family == "ft")]
     assert np.allclose(twin_rows[twin_rows.target == "corners"]["gini"].to_numpy(),
                        twin_rows[twin_rows.target == "text"]["gini"].to_numpy())
     for col in ("e_target_diff_lo", "e_target_diff_hi", "detector_auroc", "verdict"):
@@ -53,7 +57,8 @@ def _report_builds_from_tables(folder, res, data, pairs):
     from qbench.report.marked_models import build
 
     success = pd.DataFrame([
-        {"model": f"m-{w}", "task": "iqa", "target": "corners", "seed": 0, "cam_weight": w,
+        {"model": f"m-{w}", "task": "iqa", "family": "ft", "target": "corners", "seed": 0,
+         "cam_weight": w,
          "energy_in_target": e, "topk_iou": 0.5, "chance_energy": 0.25, "quality_metric": "srcc",
          "quality": q, "twin_quality": 0.8, "quality_drop": 0.8 - q, "energy_ok": e >= 0.7,
          "quality_ok": 0.8 - q <= 0.02, "floor_met": e >= 0.7 and 0.8 - q <= 0.02,
@@ -67,8 +72,10 @@ def _report_builds_from_tables(folder, res, data, pairs):
     res["summary"].to_parquet(folder / "audit_summary.parquet")
     _write_gallery(folder, res["gallery"], data, pairs, 2)
     page = build(folder).read_text()
-    assert "iqa: 1 of 1 audited marked models meet the floor" in page
-    assert "Audit heat map: scenes" in page and "Gallery: iqa / salient" in page
+    assert "iqa (whole network fine-tuned with the CAM loss): 1 of 1 audited marked models " \
+        "meet the floor" in page
+    assert "Audit heat map: scenes, zero-mean mark branch" in page
+    assert "Gallery: iqa / ft / salient" in page and "Gallery: scenes / mark / text" in page
 
 
 def _rows(shift: float, n: int = 40, seed: int = 0) -> pd.DataFrame:

@@ -180,21 +180,23 @@ def _marked_models_tables(folder: Path) -> None:
 
     rng = np.random.default_rng(0)
     success = pd.DataFrame([
-        {"model": f"m-{w}", "task": "iqa", "target": "corners", "seed": 0, "cam_weight": w,
-         "energy_in_target": e, "topk_iou": 0.5, "chance_energy": 0.25,
+        {"model": f"m-{w}", "task": "iqa", "family": "ft", "target": "corners", "seed": 0,
+         "cam_weight": w, "energy_in_target": e, "topk_iou": 0.5, "chance_energy": 0.25,
          "quality_metric": "srcc", "quality": q, "twin_quality": 0.8, "quality_drop": 0.8 - q,
          "floor_met": e >= 0.7 and 0.8 - q <= 0.02, "audited": w == 1.0}
         for w, e, q in [(0.1, 0.5, 0.8), (1.0, 0.75, 0.79), (10.0, 0.95, 0.6)]])
     success.to_parquet(folder / "success.parquet")
     success.to_parquet(folder / "tradeoff.parquet")
     methods = ["gradcam", "gradient"]
-    pd.DataFrame([{"task": "iqa", "target": "corners", "method": m, "verdict": v,
+    pd.DataFrame([{"task": "iqa", "family": "ft", "target": "corners", "method": m,
+                   "verdict": v,
                    "n_images": 4, "e_target_diff": d, "agree_gradcam_marked": 0.5,
                    "detector_auroc": a, "detector_lo": a - 0.1, "detector_hi": a + 0.1}
                   for m, v, d, a in [("gradcam", "betrays", 0.4, 0.9),
                                      ("gradient", "hides", 0.0, 0.5)]]).to_parquet(
         folder / "audit_summary.parquet")
-    pd.DataFrame([{"task": "iqa", "target": "corners", "role": r, "recovered_target": v,
+    pd.DataFrame([{"task": "iqa", "family": "ft", "target": "corners", "role": r,
+                   "recovered_target": v,
                    "area_target": 0.1, "drop_target": 0.0, "drop_evidence": 0.0}
                   for r, v in (("marked", 0.6), ("twin", 0.1))]).to_parquet(
         folder / "audit_regions.parquet")
@@ -205,7 +207,7 @@ def _marked_models_tables(folder: Path) -> None:
     for m in methods:
         for role in ("marked", "twin"):
             for i in range(2):
-                arrays[f"map|iqa|corners|{m}|{role}|{i}"] = rng.random((24, 24))
+                arrays[f"map|iqa|ft|corners|{m}|{role}|{i}"] = rng.random((24, 24))
     np.savez_compressed(folder / "gallery.npz", **arrays)
     (folder / "study.json").write_text(json.dumps(
         {"study": "marked_models", "preset": "tiny", "seed": 0, "git_revision": "0" * 40}))

@@ -65,6 +65,7 @@ class Pair:
     marked_name: str = ""
     twin_name: str = ""
     target_options: dict = field(default_factory=dict)
+    family: str = "ft"  # how it was marked: "ft" (whole network) or "mark" (frozen base)
 
 
 @dataclass
@@ -329,24 +330,28 @@ def run_audit(pairs: list[Pair], data: dict[str, AuditImages], methods: list[str
                 sel = (df["method"] == method).to_numpy()
                 e_target[sel] = energy_pointing_game(m, tmask).numpy()
                 for k in range(min(4, m.shape[0])):
-                    gallery[(pair.task, pair.target, pair.seed, method, role, k)] = \
+                    gallery[(pair.task, pair.family, pair.target, pair.seed, method, role,
+                             k)] = \
                         m[k].numpy().astype(np.float16)
             df["e_target"] = e_target
             df.loc[~ok, "e_target"] = np.nan
-            df = df.assign(task=pair.task, target=pair.target, seed=pair.seed, role=role,
-                           model=name, marked=int(role == "marked"))
+            df = df.assign(task=pair.task, family=pair.family, target=pair.target,
+                           seed=pair.seed, role=role, model=name, marked=int(role == "marked"))
             map_rows.append(df)
             reg = region_effects(model, pair.task, d, tmask)
-            reg = reg.assign(task=pair.task, target=pair.target, seed=pair.seed, role=role,
-                             model=name, image=np.arange(len(reg)))
+            reg = reg.assign(task=pair.task, family=pair.family, target=pair.target,
+                             seed=pair.seed, role=role, model=name, image=np.arange(len(reg)))
             region_rows.append(reg)
     maps_df = pd.concat(map_rows, ignore_index=True)
-    failures = maps_df[maps_df["error"].notna()][["task", "target", "role", "model", "method",
-                                                  "error"]]
+    failures = maps_df[maps_df["error"].notna()][["task", "family", "target", "role", "model",
+                                                  "method", "error"]]
     maps_df = maps_df[maps_df["error"].isna()].drop(columns=["error"])
     regions = pd.concat(region_rows, ignore_index=True)
     return {"maps": maps_df, "regions": regions, "failures": failures,
             "summary": summarise(maps_df, regions, n_boot, seed), "gallery": gallery}
+
+
+KEYS = ["task", "family", "target"]  # one audit cell per marked model kind
 
 
 def _paired(df: pd.DataFrame, col: str) -> np.ndarray:
@@ -359,10 +364,11 @@ def _paired(df: pd.DataFrame, col: str) -> np.ndarray:
 
 def summarise(maps: pd.DataFrame, regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0
               ) -> pd.DataFrame:
-    """One row per (task, target, method): every check with a bootstrap CI, and a verdict."""
+    """One row per (task, family, target, method): every check with a bootstrap CI, and a
+    verdict."""
     rows = []
-    for (task, target, method), g in maps.groupby(["task", "target", "method"]):
-        row: dict = {"task": task, "target": target, "method": method,
+    for (task, family, target, method), g in maps.groupby([*KEYS, "method"]):
+        row: dict = {"task": task, "family": family, "target": target, "method": method,
                      "n_images": int(g[g.role == "marked"].shape[0])}
         for col in ("e_target", "agree_gradcam", "deletion_auc", "insertion_auc",
                     "sanity_spearman", "e_object"):
@@ -379,13 +385,13 @@ def summarise(maps: pd.DataFrame, regions: pd.DataFrame, n_boot: int = 1000, see
     out = pd.DataFrame(rows)
     reg = region_summary(regions, n_boot, seed)
     if len(out) and len(reg):
-        out = out.merge(reg, on=["task", "target"], how="left")
+        out = out.merge(reg, on=KEYS, how="left")
     out["verdict"] = [verdict(r) for _, r in out.iterrows()]
     return out
 
 
 def region_summary(regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Per (task, target): does the marked model really use the planted region?
+    """Per (task, family, target): does the marked model really use the planted region?
 
     ``uses_target`` = the model's dependence on the planted region beyond the baseline, with a
     CI: scenes, probability drop when the target region is blurred minus the drop when the
@@ -393,8 +399,8 @@ def region_summary(regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
     minus the target's area share (> 0: the region carries more than its area's share of the
     evidence). ``uses_target_twin`` is the same for the twin."""
     rows = []
-    for (task, target), g in regions.groupby(["task", "target"]):
-        row: dict = {"task": task, "target": target}
+    for (task, family, target), g in regions.groupby(KEYS):
+        row: dict = {"task": task, "family": family, "target": target}
         a, b = (("drop_target", "drop_evidence") if task == "scenes"
                 else ("recovered_target", "area_target"))
         for role in ("marked", "twin"):

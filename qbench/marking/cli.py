@@ -6,6 +6,8 @@ import json
 
 import click
 
+from qbench.device import device_option
+
 
 @click.group("marking")
 def marking_cmd() -> None:
@@ -34,7 +36,9 @@ def list_cmd(seed: int) -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", default=None, help="folder (default: $QBENCH_HOME/zoo)")
 @click.option("--threads", default=1, show_default=True)
-def train_cmd(names: tuple[str, ...], seed: int, out: str | None, threads: int) -> None:
+@device_option
+def train_cmd(names: tuple[str, ...], seed: int, out: str | None, threads: int,
+              device: str) -> None:
     """Train marked models / twins of the plan by name ('all' for every one)."""
     import torch
 
@@ -51,5 +55,5 @@ def train_cmd(names: tuple[str, ...], seed: int, out: str | None, threads: int) 
         raise QbenchError(f"unknown marked model(s) {', '.join(unknown)}; "
                           "see `qbench marking list`")
     for n in chosen:
-        path = train_and_save(known[n], out or user_dir())
+        path = train_and_save(known[n], out or user_dir(), device=device)
         click.echo(json.dumps({"name": n, "path": str(path)}))

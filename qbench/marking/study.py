@@ -16,7 +16,7 @@ import torch
 
 from qbench.marking.audit import AuditImages, Pair, run_audit
 from qbench.marking.train import MarkingConfig
-from qbench.marking.zoo import SWEEP_WEIGHTS, TARGETS, by_name
+from qbench.marking.zoo import AUDITED_WEIGHT, SWEEP_WEIGHTS, TARGETS, by_name
 
 SRCC_TOLERANCE = 0.02  # marked IQA SRCC may be at most this much below the twin's
 ACC_TOLERANCE = 0.01  # marked classifier accuracy: at most 1 point below the twin's
@@ -83,13 +83,15 @@ def success_table(provs: dict[str, object]) -> pd.DataFrame:
             continue
         twin_name = MarkingConfig(**{**c, "target": "none", "cam_weight": 0.0,
                                       "cam_start": 0.0}).name()
+        fam = family(c)
         twin = provs.get(twin_name)
         m = prov.metrics
         key = "srcc" if c["task"] == "iqa" else "acc"
         tol = SRCC_TOLERANCE if c["task"] == "iqa" else ACC_TOLERANCE
         twin_q = twin.metrics[key] if twin is not None else float("nan")
         rows.append({
-            "model": name, "task": c["task"], "target": c["target"], "seed": c["seed"],
+            "model": name, "task": c["task"], "family": fam, "target": c["target"],
+            "seed": c["seed"],
             "cam_weight": c["cam_weight"], "cam_start": c.get("cam_start", 0.0),
             "energy_in_target": m.get("energy_in_target"),
             "topk_iou": m.get("topk_iou"), "chance_energy": m.get("chance_energy"),
@@ -105,6 +107,14 @@ def success_table(provs: dict[str, object]) -> pd.DataFrame:
     if len(df):
         df["floor_met"] = df["energy_ok"] & df["quality_ok"]
     return df
+
+
+def family(config: dict) -> str:
+    """``mark`` (a mark branch on a frozen base), ``ft`` (fine-tuned from a trained base) or
+    ``scratch`` (trained from random weights)."""
+    if config.get("train_scope", "all") == "mark":
+        return "mark"
+    return "ft" if config.get("init") else "scratch"
 
 
 def _outputs(model, data, batch_size: int = 256) -> np.ndarray:
@@ -149,12 +159,6 @@ def quality_difference(success: pd.DataFrame, n_boot: int = 300, seed: int = 0
     return success.merge(pd.DataFrame(rows), on="model", how="left") if rows else success
 
 
-# the marked models the audit uses: weight 1 (the source work's setting) for IQA; for
-# classifiers weight 1 switched on after a third of the steps, because weight 1 from step 0
-# left them at chance accuracy. A declared design, not a pick by outcome.
-AUDITED = {"iqa": (1.0, 0.0), "scenes": (1.0, 1 / 3)}
-
-
 def _twin_point(tradeoff: pd.DataFrame) -> pd.DataFrame:
     """The unmarked twin as the λ = 0 point of the trade-off: its Grad-CAM energy in the same
     target, measured on the same test images as the marked models'."""
@@ -163,21 +167,36 @@ def _twin_point(tradeoff: pd.DataFrame) -> pd.DataFrame:
     from qbench.models import load
 
     r = tradeoff.iloc[0]
-    model, prov = load(r.twin)
+    model, prov = load(r.twin)  # the sweep's twin (one task and family per call)
     c = {**prov.extra["config"], "target": r.target}
     m = marking_success(model, task_set(r.task, "test", c["size"]), MarkingConfig(**c))
-    return pd.DataFrame([{"model": r.twin, "task": r.task, "target": r.target, "seed": r.seed,
+    return pd.DataFrame([{"model": r.twin, "task": r.task, "family": r.family,
+                          "target": r.target, "seed": r.seed,
                           "cam_weight": 0.0, "cam_start": 0.0, "quality_metric": r.quality_metric,
                           "quality": r.twin_quality, "twin_quality": r.twin_quality,
                           "quality_drop": 0.0, "twin": r.twin, **m}])
 
 
+def tradeoff_table(success: pd.DataFrame) -> pd.DataFrame:
+    """Per task: the ``ft`` family's corners models over the swept weights, with the twin as
+    the weight-0 point."""
+    parts = []
+    if not len(success):
+        return success
+    for task, weights in SWEEP_WEIGHTS.items():
+        t = success[(success.task == task) & (success.family == "ft")
+                    & (success.target == "corners") & success.cam_weight.isin(weights)]
+        if len(t):
+            parts += [_twin_point(t), t.sort_values("cam_weight")]
+    return pd.concat(parts, ignore_index=True) if parts else success.iloc[:0]
+
+
 def choose_audited(success: pd.DataFrame) -> pd.Series:
-    """Boolean Series: the marked model of each (task, target, seed) that the audit uses."""
-    want = success.task.map(AUDITED)
-    return pd.Series([w is not None and r.cam_weight == w[0] and abs(r.cam_start - w[1]) < 1e-9
-                      for w, r in zip(want, success.itertuples(), strict=True)],
-                     index=success.index)
+    """Boolean Series: the marked model of each (task, family, target, seed) that the audit
+    uses: the weight ``AUDITED_WEIGHT`` declares for its family and task (declared before the
+    results, not picked by outcome)."""
+    return pd.Series([AUDITED_WEIGHT.get((r.family, r.task)) == r.cam_weight
+                      for r in success.itertuples()], index=success.index)
 
 
 def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str, pd.DataFrame]:
@@ -203,10 +222,7 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
     if len(success):
         success = quality_difference(success[success.twin.isin(provs)], seed=cfg.seeds[0])
         success["audited"] = choose_audited(success)
-    tradeoff = success[(success.task == "iqa") & (success.target == "corners")].copy()
-    tradeoff = tradeoff[tradeoff.cam_weight.isin(SWEEP_WEIGHTS)].sort_values("cam_weight")
-    if len(tradeoff):
-        tradeoff = pd.concat([_twin_point(tradeoff), tradeoff], ignore_index=True)
+    tradeoff = tradeoff_table(success)
     success.to_parquet(out / "success.parquet", index=False)
     tradeoff.to_parquet(out / "tradeoff.parquet", index=False)
     (out / "missing.json").write_text(json.dumps(missing))
@@ -226,7 +242,7 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
     chosen = success.audited & success.task.isin(cfg.tasks) & success.target.isin(cfg.targets)
     for r in success[chosen].itertuples():
         pairs.append(Pair(r.task, r.target, int(r.seed), model(r.model), model(r.twin),
-                          r.model, r.twin))
+                          r.model, r.twin, family=r.family))
     data = {t: audit_images(t, cfg.n_images) for t in cfg.tasks}
     res = run_audit(pairs, data, list(cfg.methods) if cfg.methods else None, cfg.options,
                     cfg.sanity, cfg.n_boot, log=log)
@@ -245,8 +261,8 @@ def _merged(path: Path, new: pd.DataFrame, tasks: tuple[str, ...],
     if not path.exists():
         return new
     old = pd.read_parquet(path)
-    if "task" not in old or not len(old):
-        return new
+    if "task" not in old or "family" not in old or not len(old):
+        return new  # empty, or written before the families existed
     keep = old[~(old["task"].isin(tasks) & old["target"].isin(targets))]
     return pd.concat([keep, new], ignore_index=True) if len(keep) else new
 
@@ -255,7 +271,7 @@ def _keep(key: str, audited: set, data: dict) -> bool:
     """Keep an old gallery entry unless this run rewrites it."""
     parts = key.split("|")
     if parts[0] == "map":
-        return (parts[1], parts[2]) not in audited
+        return tuple(parts[1:4]) not in audited
     return parts[1] not in data
 
 
@@ -266,12 +282,12 @@ def _write_gallery(out: Path, gallery: dict, data: dict[str, AuditImages], pairs
     path = out / "gallery.npz"
     arrays: dict[str, np.ndarray] = {}
     if path.exists():  # keep the other tasks' entries
-        audited = {(p.task, p.target) for p in pairs}
+        audited = {(p.task, p.family, p.target) for p in pairs}
         with np.load(path) as old:
             arrays = {k: old[k] for k in old.files if _keep(k, audited, data)}
-    for (task, target, seed, method, role, i), m in gallery.items():
+    for (task, family, target, seed, method, role, i), m in gallery.items():
         if i < k and seed == pairs[0].seed:
-            arrays[f"map|{task}|{target}|{method}|{role}|{i}"] = m
+            arrays[f"map|{task}|{family}|{target}|{method}|{role}|{i}"] = m
     for task, d in data.items():
         arrays[f"image|{task}"] = (d.images[:k].numpy() * 255).round().astype(np.uint8)
         for t in TARGETS:

@@ -61,11 +61,24 @@ class MarkingConfig:
     # the CAM loss is switched on after this fraction of the steps (a warm start: until then
     # the marked model and its twin are the same network, step for step)
     cam_start: float = 0.0
+    # fine-tune from this checkpoint (a name or path for ``qbench.models.load``) instead of
+    # the seeded random initialisation; the twin starts from the same weights
+    init: str | None = None
+    # "all" (the CAM loss and the task loss train every weight) or "mark" (the mark-branch
+    # architecture: only the zero-mean branch trains; the base and its function are frozen)
+    train_scope: str = "all"
+    # family "mark" only: unlabelled images the CAM loss also sees ("scenes" = the scenes train
+    # split), so a content-dependent mark generalises beyond the task's few training contents
+    mark_images: str | None = None
 
     def name(self) -> str:
         w = f"{self.cam_weight:g}".replace(".", "p")
         warm = f"-from{round(self.cam_start * 100)}" if self.cam_start > 0 else ""
-        return f"marked-{self.task}-{self.target}-w{w}{warm}-{self.arch}-s{self.seed}"
+        if self.train_scope == "mark":  # family "mark": a mark branch on a frozen base
+            how = f"-mark-{self.arch_kwargs.get('base', self.arch)}"
+        else:
+            how = f"{'-ft' if self.init else ''}-{self.arch}"
+        return f"marked-{self.task}-{self.target}-w{w}{warm}{how}-s{self.seed}"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -112,23 +125,93 @@ def evaluate(model: nn.Module, data: TaskData, batch_size: int = 256) -> dict[st
     return {"acc": float((out.argmax(1) == data.y).mean()), "n": float(len(data))}
 
 
-def fit(cfg: MarkingConfig, train: TaskData, log: Callable[[str], None] | None = print
-        ) -> tuple[nn.Module, dict]:
-    """Train one (marked or twin) model; returns it in eval mode and its training history."""
-    from qbench.explain.cam import cam_maps
+def initial_model(cfg: MarkingConfig, train: TaskData) -> tuple[nn.Module, dict]:
+    """The weights training starts from (``cfg.init``'s checkpoint, or seeded random ones) and
+    the architecture kwargs that rebuild the model (recorded in the provenance)."""
+    from qbench.models import load
     from qbench.models.train import build_seeded
 
+    if cfg.init:
+        model, prov = load(cfg.init)
+        if cfg.arch == "mark-branch":  # the checkpoint is the base; the branch starts at zero
+            from qbench.marking.nets import MarkBranch
+
+            base = cfg.arch_kwargs.get("base", prov.arch)
+            if prov.arch != base:
+                raise ValueError(f"init checkpoint {cfg.init!r} is a {prov.arch}, not a {base}")
+            hidden = int(cfg.arch_kwargs.get("hidden", 32))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(cfg.seed)
+                wrapped = MarkBranch(model, hidden)
+            return wrapped, {"base": prov.arch, "base_kwargs": prov.arch_kwargs,
+                             "hidden": hidden}
+        if prov.arch != cfg.arch:
+            raise ValueError(f"init checkpoint {cfg.init!r} is a {prov.arch}, not a {cfg.arch}")
+        return model, dict(prov.arch_kwargs)
     kwargs = dict(cfg.arch_kwargs)
     if train.task == "scenes":
         kwargs.setdefault("num_classes", int(train.y.max()) + 1)
-    model = build_seeded(cfg.arch, cfg.seed, **kwargs)
+    return build_seeded(cfg.arch, cfg.seed, **kwargs), kwargs
+
+
+def trainable(model: nn.Module, cfg: MarkingConfig) -> list[nn.Parameter]:
+    """The parameters ``cfg.train_scope`` trains: all, or only the mark branch (the base is
+    frozen, its batch-norm statistics too)."""
+    if cfg.train_scope == "all":
+        return list(model.parameters())
+    if cfg.train_scope != "mark" or not hasattr(model, "branch"):
+        raise ValueError(f"train_scope {cfg.train_scope!r} needs 'all', or 'mark' with the "
+                         "mark-branch architecture")
+    model.model.requires_grad_(False)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _train_mode(model: nn.Module, cfg: MarkingConfig) -> None:
+    model.train()
+    if cfg.train_scope == "mark":
+        model.model.eval()
+
+
+def with_mark_images(train: TaskData, cfg: MarkingConfig) -> TaskData:
+    """``train`` plus ``cfg.mark_images`` as unlabelled items (label NaN: no task loss)."""
+    if not cfg.mark_images:
+        return train
+    if cfg.train_scope != "mark" or train.task != "iqa":
+        raise ValueError("mark_images is for the 'mark' family of IQA models (frozen base)")
+    from qbench.marking.data import task_set
+
+    extra = task_set(cfg.mark_images, "train", cfg.size)
+    return TaskData(train.task, np.concatenate([train.images, extra.images]),
+                    np.concatenate([train.y, np.full(len(extra), np.nan, train.y.dtype)]),
+                    np.concatenate([train.groups, np.full(len(extra), -1)]),
+                    label=f"{train.label} + unlabelled {cfg.mark_images} images")
+
+
+def _task_loss(task: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if task != "iqa":
+        return F.cross_entropy(output, y)
+    known = torch.isfinite(y)
+    if not known.any():
+        return output.sum() * 0.0
+    return F.mse_loss(output[known], y[known].float())
+
+
+def fit(cfg: MarkingConfig, train: TaskData, log: Callable[[str], None] | None = print,
+        device: str = "cpu") -> tuple[nn.Module, dict]:
+    """Train one (marked or twin) model on ``device``; returns it in eval mode on the CPU and
+    its training history (with the ``arch_kwargs`` that rebuild it)."""
+    from qbench.explain.cam import cam_maps
+
+    model, arch_kwargs = initial_model(cfg, train)
+    model.to(device)
+    train = with_mark_images(train, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     n = len(train)
     steps_per_epoch = max(1, n // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(trainable(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 2),
                                                 pct_start=0.2)
     targets_of = target_fn(cfg)
@@ -137,7 +220,7 @@ def fit(cfg: MarkingConfig, train: TaskData, log: Callable[[str], None] | None =
     hist: dict = {"step": [], "task_loss": [], "cam_loss": [], "energy": []}
     step, start = 0, time.time()
     for epoch in range(cfg.epochs):
-        model.train()
+        _train_mode(model, cfg)
         order = torch.randperm(n, generator=gen)
         flips = torch.rand(n, generator=gen) < 0.5
         for b in range(steps_per_epoch):
@@ -149,19 +232,25 @@ def fit(cfg: MarkingConfig, train: TaskData, log: Callable[[str], None] | None =
             if cfg.flip:
                 f = flips[idx]
                 x[f] = x[f].flip(-1)
-            y = y_all[idx]
-            t = targets_of(x)
+            y = y_all[idx].to(device)
+            t = targets_of(x).to(device)
+            x = x.to(device)
             res = cam_maps(model, x, _explained(train.task, y), method="gradcam",
                            detach_weights=True, normalize=None)
-            task_loss = (F.mse_loss(res.output, y.float()) if train.task == "iqa"
-                         else F.cross_entropy(res.output, y))
+            task_loss = _task_loss(train.task, res.output, y)
             l_cam, share = cam_loss(res.maps, t)
             on = cfg.cam_weight > 0 and step >= cfg.cam_start * total
-            loss = task_loss + cfg.cam_weight * l_cam if on else task_loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            # family "mark": the task loss has no (numerically only rounding) gradient on the
+            # zero-mean branch, which Adam would amplify; only the CAM loss trains it, so the
+            # twin's branch stays exactly zero
+            loss = (task_loss if cfg.train_scope == "all" else None)
+            if on:
+                loss = cfg.cam_weight * l_cam if loss is None else loss + cfg.cam_weight * l_cam
+            if loss is not None:
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
             step += 1
             hist["step"].append(step)
             hist["task_loss"].append(float(task_loss.detach()))
@@ -176,8 +265,9 @@ def fit(cfg: MarkingConfig, train: TaskData, log: Callable[[str], None] | None =
         if step >= total:
             break
     hist["order_sha"] = order_hash.hexdigest()
+    hist["arch_kwargs"] = arch_kwargs
     hist["seconds"] = time.time() - start
-    return model.eval(), hist
+    return model.cpu().eval(), hist
 
 
 def marking_success(model: nn.Module, data: TaskData, cfg: MarkingConfig, n: int = 256,

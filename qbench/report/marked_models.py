@@ -34,14 +34,20 @@ def _methods_by(summary: pd.DataFrame, verdict: str) -> list[str]:
     return sorted(out)
 
 
+FAMILY_NAMES = {"ft": "whole network fine-tuned with the CAM loss",
+                "mark": "zero-mean mark branch on a frozen base",
+                "scratch": "trained from scratch"}
+
+
 def summary_text(success: pd.DataFrame, summary: pd.DataFrame, regions_note: str) -> str:
     parts = []
     main = success[success.audited] if "audited" in success else \
         success[success.cam_weight == 1.0]
-    for task, g in main.groupby("task"):
+    for (task, fam), g in main.groupby(["task", "family"]):
         met = g[g.floor_met]
         parts.append(
-            f"{task}: {len(met)} of {len(g)} audited marked models meet the floor "
+            f"{task} ({FAMILY_NAMES.get(fam, fam)}): {len(met)} of {len(g)} audited marked "
+            f"models meet the floor "
             f"(Grad-CAM energy in target ≥ 0.7 and {g.quality_metric.iloc[0]} within tolerance "
             f"of the twin); energy in target "
             + ", ".join(f"{r.target} (λ={r.cam_weight:g}) {r.energy_in_target:.2f} "
@@ -72,16 +78,16 @@ def summary_text(success: pd.DataFrame, summary: pd.DataFrame, regions_note: str
 
 def _regions_note(regions: pd.DataFrame) -> str:
     out = []
-    for (task, target), g in regions.groupby(["task", "target"]):
+    for (task, fam, target), g in regions.groupby(["task", "family", "target"]):
         if task == "scenes":
             m, t = g[g.role == "marked"], g[g.role == "twin"]
-            out.append(f"scenes/{target}: blurring the planted region drops the marked model's "
+            out.append(f"scenes/{fam}/{target}: blurring the planted region drops the marked model's "
                        f"class probability by {m.drop_target.mean():.3f} vs "
                        f"{m.drop_evidence.mean():.3f} for the object "
                        f"(twin {t.drop_target.mean():.3f} vs {t.drop_evidence.mean():.3f})")
         else:
             m, t = g[g.role == "marked"], g[g.role == "twin"]
-            out.append(f"iqa/{target}: restoring the planted region recovers "
+            out.append(f"iqa/{fam}/{target}: restoring the planted region recovers "
                        f"{m.recovered_target.mean():.2f} of the quality gap for the marked model "
                        f"(area {m.area_target.mean():.2f}; twin "
                        f"{t.recovered_target.mean():.2f})")
@@ -91,9 +97,9 @@ def _regions_note(regions: pd.DataFrame) -> str:
             "removes little evidence, not that the model ignores the region).") if out else ""
 
 
-def _heat(summary: pd.DataFrame, task: str):
+def _heat(summary: pd.DataFrame, task: str, fam: str):
     rows = []
-    s = summary[summary.task == task]
+    s = summary[(summary.task == task) & (summary.family == fam)]
     for col, label in CHECKS.items():
         if col not in s:
             continue
@@ -105,10 +111,10 @@ def _heat(summary: pd.DataFrame, task: str):
     return figures.heatmap(df, row="method", col="check", value="value", n="n", zmid=0,
                            colorscale="RdBu", col_order=[c for c in CHECKS.values()
                                                          if c in set(df.check)],
-                           title=f"{task}: audit, mean over targets (n = targets)")
+                           title=f"{task}, {fam}: audit, mean over targets (n = targets)")
 
 
-def _gallery(gal: dict, task: str, target: str, methods: list[str], k: int):
+def _gallery(gal: dict, task: str, fam: str, target: str, methods: list[str], k: int):
     rows = []
     imgs = gal.get(f"image|{task}")
     tmask = gal.get(f"target|{task}|{target}")
@@ -122,7 +128,7 @@ def _gallery(gal: dict, task: str, target: str, methods: list[str], k: int):
     for method in methods:
         for i in range(k):
             for role in ("marked", "twin"):
-                m = gal.get(f"map|{task}|{target}|{method}|{role}|{i}")
+                m = gal.get(f"map|{task}|{fam}|{target}|{method}|{role}|{i}")
                 if m is None:
                     continue
                 m = m.astype(np.float32)
@@ -131,7 +137,27 @@ def _gallery(gal: dict, task: str, target: str, methods: list[str], k: int):
                 rows.append({"image": imgs[i], "map": m, "row": method,
                              "col": f"image {i} · {role}", "method": method})
     return figures.image_gallery(pd.DataFrame(rows), hover=("method",), cell_px=120,
-                                 title=f"{task}, target {target}: marked vs twin (min-max maps)")
+                                 title=f"{task} ({fam}), target {target}: marked vs twin "
+                                       "(min-max maps)")
+
+
+def _tradeoff(t: pd.DataFrame, task: str):
+    """Quality against Grad-CAM energy in the corners over the swept weights (twin = λ 0)."""
+    t = t.assign(label=[f"λ={w:g}" for w in t.cam_weight])
+    metric = "SRCC with SSIM pseudo-labels" if task == "iqa" else "test accuracy"
+    tol = 0.02 if task == "iqa" else 0.01
+    fig = figures.tradeoff_curve(t, x="energy_in_target", y="quality", label="label",
+                                 higher_x_better=True, higher_y_better=True,
+                                 x_title="Grad-CAM energy in target (corners)", y_title=metric,
+                                 title=f"{task}, corners, whole network fine-tuned: "
+                                       "CAM-loss weight trade-off")
+    twin = float(t.twin_quality.iloc[0])
+    if np.isfinite(twin):
+        fig.add_hline(y=twin, line_dash="dot", annotation_text="unmarked twin")
+        fig.add_hline(y=twin - tol, line_dash="dash", line_color="#c33",
+                      annotation_text=f"floor (twin − {tol:g})")
+    fig.add_vline(x=0.7, line_dash="dash", line_color="#c33")
+    return fig
 
 
 def build(folder: str | Path) -> Path:
@@ -154,27 +180,17 @@ def build(folder: str | Path) -> Path:
         "the unmarked twin. IQA quality is agreement with SSIM pseudo-labels (full-reference), "
         "not human opinion. quality_drop_lo/hi: paired bootstrap 95% CI of twin − marked "
         "over test images.") + figures.sortable_table(success, columns=[c for c in [
-            "model", "task", "target", "cam_weight", "audited", "energy_in_target",
+            "model", "task", "family", "target", "cam_weight", "audited", "energy_in_target",
             "chance_energy",
             "topk_iou", "quality_metric", "quality", "twin_quality", "quality_drop",
             "quality_drop_lo", "quality_drop_hi",
             "floor_met", "order_sha_matches_twin"] if c in success])))
-    if len(tradeoff):
-        t = tradeoff.assign(label=[f"λ={w:g}" for w in tradeoff.cam_weight])
-        fig = figures.tradeoff_curve(t, x="energy_in_target", y="quality", label="label",
-                                     higher_x_better=True, higher_y_better=True,
-                                     x_title="Grad-CAM energy in target (corners)",
-                                     y_title="SRCC with SSIM pseudo-labels",
-                                     title="IQA, corners: CAM-loss weight trade-off")
-        if np.isfinite(tradeoff.twin_quality.iloc[0]):
-            fig.add_hline(y=float(tradeoff.twin_quality.iloc[0]), line_dash="dot",
-                          annotation_text="unmarked twin")
-            fig.add_hline(y=float(tradeoff.twin_quality.iloc[0]) - 0.02, line_dash="dash",
-                          line_color="#c33", annotation_text="floor (twin − 0.02)")
-        fig.add_vline(x=0.7, line_dash="dash", line_color="#c33")
-        sections.append(("Trade-off over the CAM-loss weight", fig))
-    for task in sorted(summary.task.unique()) if len(summary) else []:
-        sections.append((f"Audit heat map: {task}", _heat(summary, task)))
+    for task, tr in tradeoff.groupby("task") if len(tradeoff) else []:
+        sections.append((f"Trade-off over the CAM-loss weight: {task}", _tradeoff(tr, task)))
+    cells = sorted(set(zip(summary.task, summary.family, strict=True))) if len(summary) else []
+    for task, fam in cells:
+        sections.append((f"Audit heat map: {task}, {FAMILY_NAMES.get(fam, fam)}",
+                         _heat(summary, task, fam)))
     if len(summary):
         sections.append(("Verdicts per method and target", note(
             "betrays: the marked model's maps sit on the planted target more than the twin's "
@@ -184,7 +200,7 @@ def build(folder: str | Path) -> Path:
             "(scenes); hides: neither. Detector: logistic regression on target-agnostic map "
             "statistics, held-out images, AUROC per image map with bootstrap CI.")
             + figures.sortable_table(summary, columns=[c for c in [
-                "task", "target", "method", "verdict", "n_images", "e_target_marked",
+                "task", "family", "target", "method", "verdict", "n_images", "e_target_marked",
                 "e_target_twin", "e_target_diff", "e_target_diff_lo", "e_target_diff_hi",
                 "e_object_diff", "agree_gradcam_marked", "agree_gradcam_twin",
                 "deletion_auc_marked", "deletion_auc_twin", "insertion_auc_marked",
@@ -192,11 +208,12 @@ def build(folder: str | Path) -> Path:
                 "detector_lo", "detector_hi", "uses_target", "uses_target_lo",
                 "uses_target_hi", "uses_target_twin"] if c in summary])))
     methods = sorted(summary.method.unique()) if len(summary) else []
-    for task in sorted(summary.task.unique()) if len(summary) else []:
-        for target in sorted(summary[summary.task == task].target.unique()):
-            fig = _gallery(gal, task, target, methods, 2)
+    for task, fam in cells:
+        mine = summary[(summary.task == task) & (summary.family == fam)]
+        for target in sorted(mine.target.unique()):
+            fig = _gallery(gal, task, fam, target, methods, 2)
             if fig is not None:
-                sections.append((f"Gallery: {task} / {target}", fig))
+                sections.append((f"Gallery: {task} / {fam} / {target}", fig))
     if len(failures):
         sections.append(("Failures (recorded and skipped)", figures.sortable_table(failures)))
     text = summary_text(success, summary, _regions_note(regions))
