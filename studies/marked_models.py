@@ -42,6 +42,7 @@ PRESETS = {
 
 
 def main() -> Path:
+    from qbench.device import add_device_argument
     from qbench.marking.audit import QUICK_OPTIONS
     from qbench.marking.study import StudyConfig, run
     from qbench.report import finish_study
@@ -57,13 +58,14 @@ def main() -> Path:
                     help="audit these targets; other targets' audit rows are kept")
     ap.add_argument("--no-audit", action="store_true",
                     help="rewrite only the model tables; keep the audit tables in --out")
+    add_device_argument(ap)  # trains missing checkpoints there; the audit runs on the CPU
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     cfg = StudyConfig(**PRESETS[args.preset],
                       methods=tuple(args.methods.split(",")) if args.methods else None,
                       tasks=tuple(args.tasks.split(",")),
-                      targets=tuple(args.targets.split(",")))
+                      targets=tuple(args.targets.split(",")), device=args.device)
     out = Path(args.out or f"results/marked_models/{args.preset}")
     t0 = time.perf_counter()
     run(cfg, out, audit=not args.no_audit)

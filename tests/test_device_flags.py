@@ -24,9 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # commands that run no model and move no tensor to a device (listings, reports, checks)
 NO_COMPUTE = {"data list", "data show", "corrupt list", "metrics list", "leaderboard show",
               "report", "doctor", "zoo list", "marking list"}
-# computes but is owned elsewhere and has no --device yet (see the issue-10 report)
-KNOWN_GAPS = {"marking train"}
-STUDIES = ("rankiqa", "explainers", "quality_vs_accuracy")
+KNOWN_GAPS: set[str] = set()  # computing commands without --device (none)
+STUDIES = ("rankiqa", "explainers", "quality_vs_accuracy", "marked_models")
 
 
 class Stop(Exception):
@@ -102,8 +101,6 @@ def test_every_computing_command_takes_a_validated_device_option():
     assert not missing, f"commands without the validated --device (default cpu): {missing}"
 
 
-@pytest.mark.xfail(reason="qbench/marking is being edited elsewhere; no --device yet",
-                   strict=False)
 def test_marking_train_takes_device():
     assert any(p.name == "device" for p in dict(_commands(cli))["marking train"].params)
 

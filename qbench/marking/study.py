@@ -37,9 +37,11 @@ class StudyConfig:
     tasks: tuple[str, ...] = ("iqa", "scenes")  # audit these; other tasks' rows are kept
     targets: tuple[str, ...] = TARGETS  # audit these targets; other targets' rows are kept
     extra: dict = field(default_factory=dict)
+    device: str = "cpu"  # where missing checkpoints are trained (the audit runs on the CPU)
 
 
-def load_or_train(cfg: MarkingConfig, train_missing: bool, zoo: str | None):
+def load_or_train(cfg: MarkingConfig, train_missing: bool, zoo: str | None,
+                  device: str = "cpu"):
     """The checkpoint of ``cfg`` (model, provenance); trained first when missing and asked."""
     from qbench.models import CheckpointError, load
     from qbench.models.checkpoint import user_dir
@@ -51,7 +53,7 @@ def load_or_train(cfg: MarkingConfig, train_missing: bool, zoo: str | None):
             raise
     from qbench.marking.zoo import train_and_save
 
-    path = train_and_save(cfg, zoo or user_dir())
+    path = train_and_save(cfg, zoo or user_dir(), device=device)
     return load(path)
 
 
@@ -212,7 +214,7 @@ def run(cfg: StudyConfig, out: Path, audit: bool = True, log=print) -> dict[str,
     for seed in cfg.seeds:
         for name, mc in by_name(seed).items():
             if cfg.train_missing:
-                provs[name] = load_or_train(mc, True, cfg.zoo)[1]
+                provs[name] = load_or_train(mc, True, cfg.zoo, cfg.device)[1]
                 continue
             try:
                 provs[name] = provenance(find(name))
