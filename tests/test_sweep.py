@@ -78,3 +78,19 @@ def test_a_metric_that_cannot_be_created_is_skipped_and_recorded(tmp_path, tiny_
     skipped = store.manifest(run)["attempts"][-1]["skipped_metrics"]
     assert "no-such-metric" in skipped
     assert "sharpness" in sweep.table(store, run).columns
+
+
+def test_a_retrained_metric_starts_a_new_run_instead_of_reusing_stale_rows(tmp_path,
+                                                                           tiny_model,
+                                                                           monkeypatch):
+    from dataclasses import replace
+
+    from qbench.metrics.builtin import LaplacianSharpness as Sharpness
+
+    kwargs = dict(n_images=2, corruptions=["contrast"], severities=(1,), data_options=OPTIONS,
+                  progress=False)
+    _, run = sweep.run(tmp_path, [], ["sharpness"], **kwargs)
+    monkeypatch.setattr(Sharpness, "info", replace(Sharpness.info, version="2+retrained"))
+    store, run2 = sweep.run(tmp_path, [], ["sharpness"], **kwargs)
+    assert run2 != run
+    assert store.manifest(run2)["config"]["metric_versions"] == {"sharpness": "2+retrained"}

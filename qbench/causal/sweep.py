@@ -138,7 +138,9 @@ def run(folder: str | Path, models: Sequence[str], metrics: Sequence[str],
     config = {"job": "sweep", "dataset": dataset, "split": ds.split, "root": root,
               "data_options": data_options or {}, "n_images": n_images,
               "items": len(ds), "corruptions": corruptions, "severities": list(severities),
-              "table": table, "seed": seed, "models": shas, "metrics": list(metrics)}
+              "table": table, "seed": seed, "models": shas, "metrics": list(metrics),
+              # a retrained learned metric (a new version) is a new run, never stale rows
+              "metric_versions": {m.info.name: m.info.version for m in metric_scorers}}
     rid = store.begin_run(config, seeds=[seed])
     _write_items(store, rid, ds)
     store.record_scorers(rid, [asdict(s.info) for s in scorers])

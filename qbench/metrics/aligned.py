@@ -103,7 +103,9 @@ class ProxyConfidence:
         self.device = device
         self.model, prov = _load(checkpoint, device)
         self.info = MetricInfo(
-            "proxy-confidence", "1", "NR", higher_is_better=True, min_size=16,
+            # the version names the weights: a retrained proxy is another scorer
+            "proxy-confidence", f"1+{prov.sha256[:12]}", "NR", higher_is_better=True,
+            min_size=16,
             needs_weights=True, trained_on=_trained_on(prov),
             description=f"max softmax probability of the proxy classifier {prov.name} "
                         f"(sha256 {prov.sha256[:12]}); not an evaluated task model")
@@ -134,7 +136,8 @@ class TGIQA:
         trained = tuple(f"{extra.get('dataset', 'scenes')}/{s} (corrupted)"
                         for s in extra.get("splits", ["train", "val"]))
         self.info = MetricInfo(
-            "tg-iqa", "1", "NR", higher_is_better=True, min_size=16, needs_weights=True,
+            "tg-iqa", f"1+{prov.sha256[:12]}", "NR", higher_is_better=True, min_size=16,
+            needs_weights=True,
             trained_on=trained,
             description=f"tgiqa-cnn ({prov.name}, sha256 {prov.sha256[:12]}) predicting "
                         f"{extra.get('target', TARGET)} of proxy {extra.get('proxy', PROXY)}")
