@@ -144,10 +144,9 @@ def test_zoo_cli_lists_every_entry_and_verify_fails_loudly(tiny_entry):
     (user_dir() / "tiny-proxy.pt").unlink()
 
 
-# Shipped checkpoints measured below the 90% floor of issue 5 (still open: they need longer
-# training). The test pins the set both ways: a regression of another entry fails, and so does
-# a retrained entry that now meets the floor until it is removed from this set.
-KNOWN_BELOW_FLOOR = {"scenes-resnet-s-s0", "scenes-resnet-s-s1", "scenes-mobilenet-s-s1"}
+# Shipped checkpoints allowed below the 90% floor of issue 5: none since the resnet-s and
+# mobilenet-s entries were retrained with shifts for 30 epochs. The test pins the set both ways.
+KNOWN_BELOW_FLOOR: set[str] = set()
 
 
 def test_shipped_checkpoints_are_small_hashed_and_load():
