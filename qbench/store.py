@@ -202,9 +202,16 @@ class Store:
             scorers.update({info["name"]: info for info in infos})
             self._write_manifest(manifest)
 
-    def scorer_info(self) -> dict[str, dict[str, Any]]:
-        """Metadata of every scorer recorded by any run in this store."""
+    def scorer_info(self, runs: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Metadata of every scorer recorded by ``runs`` (default: every run in this store).
+
+        Pass the runs a table was read from: a store that kept an earlier run of a retrained
+        metric records both versions under one name."""
         info: dict[str, dict[str, Any]] = {}
+        if runs is not None:
+            for rid in runs:
+                info.update((self.manifest(rid) or {}).get("scorers", {}))
+            return info
         for m in self.manifests():
             info.update(m.get("scorers", {}))
         return info

@@ -79,7 +79,8 @@ def main() -> Path:
     df = sweep.table(store, rid_metrics).merge(sweep.table(store, rid_models), on=keys,
                                                how="inner")
     analysis_cfg = {k: v for k, v in cfg.items() if k != "n_images"}
-    analyze(df, store.scorer_info(), out, seed=args.seed, **analysis_cfg)
+    analyze(df, store.scorer_info([rid_metrics, rid_models]), out, seed=args.seed,
+            **analysis_cfg)
     config = {**cfg, "models": args.models, "metrics": args.metrics, "dataset": "scenes",
               "runs": {"metrics": rid_metrics, "models": rid_models}, "device": args.device,
               "sweep_seconds": round(t_sweep, 1),

@@ -71,3 +71,14 @@ def test_two_writers_on_one_store_never_share_a_file(tmp_path):
 def test_an_empty_store_answers_queries_with_empty_tables(tmp_path):
     store = Store(tmp_path)
     assert store.rows().empty and store.failures().empty and store.done("nope") == set()
+
+
+def test_scorer_info_of_given_runs_ignores_another_runs_version_of_the_same_metric(tmp_path):
+    store = Store(tmp_path)
+    old = store.begin_run({"job": "old"})
+    new = store.begin_run({"job": "new"})
+    store.record_scorers(old, [{"name": "tg-iqa", "version": "1+aaaa"}])
+    store.record_scorers(new, [{"name": "tg-iqa", "version": "1+bbbb"}])
+    assert store.scorer_info([new])["tg-iqa"]["version"] == "1+bbbb"
+    assert store.scorer_info([old])["tg-iqa"]["version"] == "1+aaaa"
+    assert set(store.scorer_info()) == {"tg-iqa"}
