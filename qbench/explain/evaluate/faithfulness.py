@@ -64,11 +64,15 @@ class GameResult:
 
 def deletion_insertion(model: nn.Module, images: torch.Tensor, maps: torch.Tensor,
                        target=None, mode: str = "deletion", substitute: str | None = None,
-                       step: int | None = None, batch_size: int = 256, score: str = "prob",
+                       step: int | None = None, batch_size: int | None = None,
+                       score: str = "prob",
                        seed: int = 0) -> GameResult:
     """Deletion or insertion curve and AUC per image (see the module docstring).
 
     ``substitute`` defaults to ``zero`` for deletion and ``blur`` for insertion.
+    ``batch_size`` (images per forward) defaults to 64 on the CPU, where larger batches were
+    slower (0.40 s vs 0.52 s at 256 for 16 images × 65 steps, vgg-s at 64 px, 2 threads), and
+    256 elsewhere.
     """
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
@@ -86,6 +90,7 @@ def deletion_insertion(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     sub = make_substitute(x, sub_kind, seed)
     start, end = (x, sub) if mode == "deletion" else (sub, x)
     scores = torch.empty(n, len(ks), device=device)
+    batch_size = batch_size or (64 if x.device.type == "cpu" else 256)
     per_chunk = max(1, batch_size // n)
     with torch.no_grad():
         for a in range(0, len(ks), per_chunk):
