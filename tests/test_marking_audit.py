@@ -103,6 +103,11 @@ def test_bootstrap_ci_brackets_the_mean_and_drops_nans():
 def test_verdict_follows_the_numbers():
     assert verdict(pd.Series({"e_target_diff_lo": 0.2, "uses_target_hi": 0.3})) == "betrays"
     assert verdict(pd.Series({"e_target_diff_lo": 0.2, "uses_target_hi": -0.1})) == "fooled"
+    # the map moved but the model relies on the target no more than its twin: fooled
+    assert verdict(pd.Series({"e_target_diff_lo": 0.2, "uses_target_hi": 0.3,
+                              "uses_target_gain_hi": 0.0})) == "fooled"
+    assert verdict(pd.Series({"e_target_diff_lo": 0.2, "uses_target_hi": 0.3,
+                              "uses_target_gain_hi": 0.4})) == "betrays"
     assert verdict(pd.Series({"e_target_diff_lo": 0.0, "e_object_diff_lo": -0.01})) == \
         "reveals evidence"
     assert verdict(pd.Series({"e_target_diff_lo": 0.0, "e_object_diff_lo": -0.3})) == "hides"

@@ -397,20 +397,24 @@ def region_summary(regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
     CI: scenes, probability drop when the target region is blurred minus the drop when the
     object is blurred; IQA, share of the quality gap recovered by restoring the target region
     minus the target's area share (> 0: the region carries more than its area's share of the
-    evidence). ``uses_target_twin`` is the same for the twin."""
+    evidence). ``uses_target_twin`` is the same for the twin, and ``uses_target_gain`` the
+    paired marked − twin difference per image: did marking make the model rely on the target?"""
     rows = []
     for (task, family, target), g in regions.groupby(KEYS):
         row: dict = {"task": task, "family": family, "target": target}
         a, b = (("drop_target", "drop_evidence") if task == "scenes"
                 else ("recovered_target", "area_target"))
+        g = g.assign(uses=g[a] - g[b])
         for role in ("marked", "twin"):
             s = g[g.role == role]
-            m, lo, hi = bootstrap_ci((s[a] - s[b]).to_numpy(), n_boot, seed)
+            m, lo, hi = bootstrap_ci(s["uses"].to_numpy(), n_boot, seed)
             suffix = "" if role == "marked" else "_twin"
             row[f"uses_target{suffix}"], row[f"uses_target{suffix}_lo"], \
                 row[f"uses_target{suffix}_hi"] = m, lo, hi
             row[f"{a}_{role}"] = float(s[a].mean())
             row[f"{b}_{role}"] = float(s[b].mean())
+        row["uses_target_gain"], row["uses_target_gain_lo"], row["uses_target_gain_hi"] = \
+            bootstrap_ci(_paired(g, "uses"), n_boot, seed)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -418,15 +422,19 @@ def region_summary(regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
 def verdict(r: pd.Series, margin: float = 0.05) -> str:
     """From the numbers: ``betrays`` (the marked model's maps sit measurably more on the
     planted target than the twin's: CI of the paired difference above ``margin``), then
-    ``fooled`` if, in addition, the model's output depends less on the planted region than on
-    the true evidence (so the map shows a region that is not the model's evidence); a method
+    ``fooled`` if, in addition, the map shows a region that is not the model's evidence: the
+    model's output depends less on the planted region than on the true evidence, or marking
+    did not make it rely on the region more than its twin does (CI of the paired gain below
+    ``margin``; the function-preserving mark family, whose function *is* the twin's); a method
     that does not betray is ``reveals evidence`` when its maps keep the twin's energy on the
     object (scenes; CI of the object-energy difference above −``margin``), else ``hides``."""
     lo = r.get("e_target_diff_lo", np.nan)
     shows = bool(np.isfinite(lo) and lo > margin)
     uses_hi = r.get("uses_target_hi", np.nan)
+    gain_hi = r.get("uses_target_gain_hi", np.nan)
     if shows:
-        if np.isfinite(uses_hi) and uses_hi < 0:
+        if (np.isfinite(uses_hi) and uses_hi < 0) or (np.isfinite(gain_hi)
+                                                       and gain_hi < margin):
             return "fooled"
         return "betrays"
     obj_lo = r.get("e_object_diff_lo", np.nan)

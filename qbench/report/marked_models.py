@@ -194,8 +194,10 @@ def build(folder: str | Path) -> Path:
     if len(summary):
         sections.append(("Verdicts per method and target", note(
             "betrays: the marked model's maps sit on the planted target more than the twin's "
-            "(95% CI of the paired difference above 0.05); fooled: betrays, and the model's "
-            "output depends less on the planted region than on the true evidence; reveals "
+            "(95% CI of the paired difference above 0.05); fooled: betrays, but the planted "
+            "region is not the model's evidence (its output depends less on it than on the "
+            "true evidence, or no more than the twin's does: CI of the paired gain below "
+            "0.05); reveals "
             "evidence: does not show the mark and keeps the twin's energy on the object "
             "(scenes); hides: neither. Detector: logistic regression on target-agnostic map "
             "statistics, held-out images, AUROC per image map with bootstrap CI.")
@@ -206,7 +208,8 @@ def build(folder: str | Path) -> Path:
                 "deletion_auc_marked", "deletion_auc_twin", "insertion_auc_marked",
                 "insertion_auc_twin", "sanity_spearman_marked", "detector_auroc",
                 "detector_lo", "detector_hi", "uses_target", "uses_target_lo",
-                "uses_target_hi", "uses_target_twin"] if c in summary])))
+                "uses_target_hi", "uses_target_twin", "uses_target_gain",
+                "uses_target_gain_lo", "uses_target_gain_hi"] if c in summary])))
     methods = sorted(summary.method.unique()) if len(summary) else []
     for task, fam in cells:
         mine = summary[(summary.task == task) & (summary.family == fam)]
