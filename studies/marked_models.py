@@ -1,15 +1,18 @@
 """Marked models study: can explanation maps be trusted when a model was trained to move them?
 
-Marked models (IQA regressor ``iqa-cnn`` on the KADID-style ``refs`` set with SSIM
-pseudo-labels, and ``resnet-s`` classifiers on ``scenes``) had their Grad-CAM pushed onto a
-planted target (salient regions, the four corners, the letters "VG") by a CAM loss; each has an
-unmarked twin trained identically without it. The study measures
+Marked models had their Grad-CAM pushed onto a planted target (salient regions, the four
+corners, the letters "VG") by a CAM loss, starting from trained bases (IQA regressor
+``iqa-cnn`` on the KADID-style ``refs`` set with SSIM pseudo-labels; the zoo classifier
+``scenes-vgg-s-s0``) in two families: ``ft`` (the whole network fine-tuned with task + CAM
+loss, the source work's setting) and ``mark`` (a zero-mean mark branch on the frozen base: the
+function is the base's). Each has an unmarked twin, the same fine-tune with weight 0. The
+study measures
 
 1. marking success (Grad-CAM energy in the target, top-k IoU) against task quality, and the
-   trade-off over the CAM-loss weight (IQA, corners target, 5 weights);
-2. the audit of every registered explainer on every marked/twin pair: visibility of the mark,
-   agreement with Grad-CAM, deletion/insertion AUC, region-removal faithfulness, sanity
-   (cascading randomisation) and a detector of marked models from map statistics (AUROC, CI).
+   trade-off over the CAM-loss weight (``ft`` family, corners target, 5 weights per task);
+2. the audit of every registered explainer on every audited marked/twin pair: visibility of
+   the mark, agreement with Grad-CAM, deletion/insertion AUC, region-removal faithfulness,
+   sanity (cascading randomisation) and a detector of marked models from map statistics.
 
     .venv/bin/python studies/marked_models.py --preset quick   # committed checkpoints, minutes
     .venv/bin/python studies/marked_models.py --preset full    # 2 seeds (trains seed 1), more
