@@ -167,6 +167,18 @@ def test_analysis_tables_feed_a_report_whose_summary_quotes_them(tmp_path):
     for name in ("effects", "alignment", "auroc", "profiles", "means", "attribution",
                  "comparisons"):
         assert (tmp_path / f"{name}.parquet").exists()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["metrics"]) == set(tables["alignment"]["metric"])
+    for metric, entry in summary["metrics"].items():
+        al = tables["alignment"]
+        row = al[(al["metric"] == metric) & (al["target"] == "accuracy")].iloc[0]
+        assert entry["alignment"]["accuracy"] == {"value": pytest.approx(row["alignment"]),
+                                                  "low": pytest.approx(row["low"]),
+                                                  "high": pytest.approx(row["high"])}
+        assert set(entry["auroc"]["accuracy"]) == {"value", "low", "high"}
+    refuted = tables["effects"].dropna(subset=["placebo_p"])
+    assert summary["refuters"]["refuted"] == len(refuted) > 0
+    assert {"placebo_p", "random_cause_p", "subset_p"} <= set(summary["refuters"]["estimates"][0])
     (tmp_path / "study.json").write_text(json.dumps({"study": "quality_vs_accuracy",
                                                      "preset": "test", "seed": 0}))
     text = build(tmp_path).read_text()

@@ -14,7 +14,9 @@
   (alignment and AUROC), paired cluster-bootstrap CIs;
 * ``attribution.parquet`` -- gcm arrow strengths (:mod:`qbench.causal.attribution`);
 * ``graph.gml`` -- the stated causal graph; ``metrics.json`` -- each metric's recorded info
-  and category (``task-aligned`` or ``conventional``).
+  and category (``task-aligned`` or ``conventional``);
+* ``summary.json`` -- every metric's alignment and AUROC with CIs, the comparisons and the
+  refuters' results (:mod:`qbench.causal.summary`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from qbench.causal.frame import (
     with_accuracy,
 )
 from qbench.causal.graph import stated_graph, write_gml
+from qbench.causal.summary import build_summary
 
 ALIGNED = ("proxy-confidence", "tg-iqa")
 
@@ -103,6 +106,8 @@ def analyze(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]], out: str | 
     write_gml(stated_graph([ACCURACY, *metrics]), out / "graph.gml")
     meta = {m: {**dict(info.get(m, {})), "category": category(m, aligned)} for m in metrics}
     atomic_write(out / "metrics.json", json.dumps(meta, indent=2, default=str).encode())
+    atomic_write(out / "summary.json",
+                 json.dumps(build_summary(tables, meta), indent=2, allow_nan=False).encode())
     return tables
 
 
