@@ -16,6 +16,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
+import qbench.rankiqa.metric  # noqa: F401  binds the real qbench.models.load before tests patch it
 from qbench import device as qdevice
 from qbench.cli import cli
 
