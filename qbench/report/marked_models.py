@@ -61,7 +61,7 @@ def summary_text(success: pd.DataFrame, summary: pd.DataFrame, regions_note: str
             parts.append(f"{task}: no model meets the floor for target(s) {', '.join(missing)}.")
     if len(summary):
         counts = summary.groupby("verdict")["method"].nunique().to_dict()
-        parts.append("Audit verdicts over (method, task, target) cells: " + ", ".join(
+        parts.append("Audit verdicts over (method, task, family, target) cells: " + ", ".join(
             f"{k}: {int((summary.verdict == k).sum())} cells ({v} methods)"
             for k, v in sorted(counts.items())) + ".")
         for verdict in ("betrays", "fooled", "reveals evidence", "hides"):
@@ -70,7 +70,8 @@ def summary_text(success: pd.DataFrame, summary: pd.DataFrame, regions_note: str
                 parts.append(f"Always '{verdict}': {', '.join(ms)}.")
         best = summary.sort_values("detector_auroc", ascending=False).head(3)
         parts.append("Best detectors of marked models from map statistics alone: " + "; ".join(
-            f"{r.method} on {r.task}/{r.target} AUROC {_fmt(r.detector_auroc)} "
+            f"{r.method} on {r.task}/{getattr(r, 'family', 'ft')}/{r.target} AUROC "
+            f"{_fmt(r.detector_auroc)} "
             f"[{_fmt(r.detector_lo)}, {_fmt(r.detector_hi)}]" for r in best.itertuples()) + ".")
     parts.append(regions_note)
     return " ".join(parts)
