@@ -19,7 +19,7 @@ install: $(STAMP)
 
 # the demo job, then the quick presets of the studies that run on committed checkpoints,
 # then the landing page results/index.html
-STUDIES_QUICK := rankiqa explainers marked_models
+STUDIES_QUICK := rankiqa explainers marked_models quality_vs_accuracy
 
 demo: $(STAMP)
 	$(BIN)/qbench run demo
