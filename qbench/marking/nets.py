@@ -42,7 +42,6 @@ def iqa_cnn(widths: tuple[int, ...] = (24, 48, 48, 64), hidden: int = 32) -> IQA
     return IQACNN(tuple(widths), hidden)
 
 
-
 def _zero_mean(t: torch.Tensor) -> torch.Tensor:
     return t - t.mean((-2, -1), keepdim=True)
 

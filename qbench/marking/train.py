@@ -23,6 +23,11 @@ The **unmarked twin** is the same call with ``cam_weight=0``: same initial weigh
 seed), same data order and augmentation (one seeded ``torch.Generator`` whose draws do not
 depend on the weight), same optimiser; the map is still computed for logging but adds nothing
 to the loss. ``history["order_sha"]`` fingerprints the batch order so tests can check it.
+
+``init`` starts both from a trained checkpoint instead (the committed marked models do). With
+``train_scope="mark"`` and the ``mark-branch`` architecture the base is frozen and only a
+zero-mean mark branch trains, on the CAM loss alone (:class:`qbench.marking.nets.MarkBranch`):
+the model's function stays the base's, so its twin is the base itself.
 """
 
 from __future__ import annotations
