@@ -75,7 +75,7 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", type=argparse_device, help=DEVICE_HELP)
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    """Where ``model``'s parameters live (cpu for a model without parameters)."""
+def model_device(model: torch.nn.Module, default: str | torch.device = "cpu") -> torch.device:
+    """Where ``model``'s parameters live (``default`` for a model without parameters)."""
     p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
+    return p.device if p is not None else torch.device(default)

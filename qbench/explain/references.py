@@ -124,5 +124,7 @@ def tile_target(target: Target, times: int) -> Target:
 
 
 def model_device(model: torch.nn.Module, images: torch.Tensor) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else images.device
+    """Where ``model`` runs; a model without parameters runs where ``images`` are."""
+    from qbench.device import model_device as parameters_device
+
+    return parameters_device(model, images.device)
