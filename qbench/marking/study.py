@@ -138,12 +138,13 @@ def quality_difference(success: pd.DataFrame, n_boot: int = 300, seed: int = 0
     rows = []
     cache: dict = {}
     for r in success.itertuples():
-        c = load(r.model)[1].extra["config"]
+        marked, prov = load(r.model)
+        c = prov.extra["config"]
         key = (r.task, c["size"])
         if key not in cache:
             cache[key] = task_set(r.task, "test", c["size"])
         test = cache[key]
-        out_m, out_t = _outputs(load(r.model)[0], test), _outputs(load(r.twin)[0], test)
+        out_m, out_t = _outputs(marked, test), _outputs(load(r.twin)[0], test)
         rng = np.random.default_rng(seed)
         diffs = []
         for _ in range(n_boot):
