@@ -72,7 +72,9 @@ def deletion_insertion(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     ``substitute`` defaults to ``zero`` for deletion and ``blur`` for insertion.
     ``batch_size`` (images per forward) defaults to 64 on the CPU, where larger batches were
     slower (0.40 s vs 0.52 s at 256 for 16 images × 65 steps, vgg-s at 64 px, 2 threads), and
-    256 elsewhere.
+    256 elsewhere. On the CPU the perturbed batches are handed to the model channels-last,
+    the layout oneDNN's convolutions run fastest on (vgg-s batch of 64: 15.4 vs 23.3 ms;
+    ResNet-18 at 224 px: 1.2× faster; scores agree to ~1e-6).
     """
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
@@ -91,12 +93,15 @@ def deletion_insertion(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     start, end = (x, sub) if mode == "deletion" else (sub, x)
     scores = torch.empty(n, len(ks), device=device)
     batch_size = batch_size or (64 if x.device.type == "cpu" else 256)
+    layout = torch.channels_last if x.device.type == "cpu" else None
     per_chunk = max(1, batch_size // n)
     with torch.no_grad():
         for a in range(0, len(ks), per_chunk):
             kk = torch.tensor(ks[a:a + per_chunk], device=device).view(-1, 1, 1, 1, 1)
             changed = (ranks[None] < kk).float()  # s×N×1×H×W
             batch = (start[None] * (1 - changed) + end[None] * changed).flatten(0, 1)
+            if layout is not None:
+                batch = batch.contiguous(memory_format=layout)
             s = target_score(model(batch), tile_target(target, kk.shape[0]), score)
             scores[:, a:a + kk.shape[0]] = s.view(kk.shape[0], n).T.float()
     fractions = torch.tensor(ks, dtype=torch.float32, device=device) / npix
