@@ -11,6 +11,9 @@ Claims put to the test (as measured, on 64 px ``scenes`` test images, predicted 
     .venv/bin/python studies/explainers.py --preset quick   # a few minutes on 2 CPU cores
     .venv/bin/python studies/explainers.py --preset full    # all s0 models, paper iterations
 
+Each finished (model, method) is kept in results/explainers/<preset>/parts/, so an interrupted
+run resumes where it stopped (same weights, images and options; anything else recomputes).
+
 Writes results/explainers/<preset>/: study.json, per_image.parquet, summary.parquet,
 comparisons.parquet, sanity.parquet, failures.json, gallery.npz, report.html
 (qbench/report/explainers.py).
@@ -108,7 +111,8 @@ def main() -> Path:
             continue
         provenance[name] = {"sha256": prov.sha256, "test_acc": prov.metrics.get("test_acc")}
         print(f"{name} ({len(cfg.methods)} methods, {n_img} images)")
-        rows, maps, san, fail = evaluate_methods(model, name, images, masks, cfg)
+        rows, maps, san, fail = evaluate_methods(model, name, images, masks, cfg,
+                                                 cache=out / "parts")
         per_image.append(rows)
         sanity.append(san)
         failures += fail

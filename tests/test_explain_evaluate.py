@@ -261,3 +261,40 @@ def test_suite_tables_build_a_report_whose_summary_follows_the_numbers(tmp_path)
     html = build(tmp_path).read_text()
     assert "3 explanation methods on 1 scenes classifier(s)" in html
     assert "1 method run(s) failed" in html and "no_such_method" in html
+
+
+def test_an_interrupted_suite_resumes_from_finished_methods_and_recomputes_stale_ones(tmp_path):
+    import pandas as pd
+
+    from qbench.explain.evaluate.suite import SuiteConfig, evaluate_methods
+
+    model, x = tiny_cnn(), tiny_images(2, 32)
+    masks = torch.zeros(2, 32, 32)
+    masks[:, 8:20, 8:20] = 1
+    cfg = SuiteConfig(methods=["gradcam", "rise", "no_such_method"],
+                      options={"rise": {"n_masks": 16}}, game_step=256,
+                      sanity_methods=("gradcam",))
+    said: list[str] = []
+    first = evaluate_methods(model, "tiny", x, masks, cfg, progress=said.append,
+                             cache=tmp_path)
+    assert not any("resumed" in s for s in said)
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["gradcam", "rise"]
+
+    said.clear()
+    again = evaluate_methods(model, "tiny", x, masks, cfg, progress=said.append, cache=tmp_path)
+    assert [s.split(":")[0].strip() for s in said if "resumed" in s] == ["gradcam", "rise"]
+    assert any("no_such_method: FAILED" in s for s in said)  # a failure is retried, not kept
+    for a, b in ((first[0], again[0]), (first[2], again[2])):  # metric rows, sanity rows
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    assert np.array_equal(first[1]["rise"], again[1]["rise"])
+
+    said.clear()
+    cfg.options["rise"]["n_masks"] = 24  # rise's key changes; gradcam's does not
+    evaluate_methods(model, "tiny", x, masks, cfg, progress=said.append, cache=tmp_path)
+    assert [s.split(":")[0].strip() for s in said if "resumed" in s] == ["gradcam"]
+
+    said.clear()
+    with torch.no_grad():
+        model.head.weight.add_(0.1)  # other weights: nothing is reused
+    evaluate_methods(model, "tiny", x, masks, cfg, progress=said.append, cache=tmp_path)
+    assert not any("resumed" in s for s in said)

@@ -9,8 +9,12 @@ one method are recorded (method, reason) and the run goes on.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,51 +74,140 @@ def _metric_values(model, images, masks, target, maps, cfg: SuiteConfig, cell: f
 
 
 def evaluate_methods(model: nn.Module, model_name: str, images: torch.Tensor,
-                     masks: torch.Tensor, cfg: SuiteConfig, progress=print
+                     masks: torch.Tensor, cfg: SuiteConfig, progress=print,
+                     cache: Path | None = None
                      ) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame, list[dict]]:
-    """(per-image metric rows, maps by method, sanity rows, failures) for one model."""
-    from qbench.explain import explain
+    """(per-image metric rows, maps by method, sanity rows, failures) for one model.
 
+    With ``cache`` (a folder), each method's complete result is kept there under a key of the
+    model's weights, the images, the masks and the method's configuration, so an interrupted
+    study resumes at the first method not yet done; a method that failed anywhere is not
+    kept and is retried.
+    """
     with torch.no_grad():
         target = model(images).argmax(1)  # the predicted class, explained by every method
     cell = cam_cell(model, images)
+    inputs_key = _inputs_key(model, images, masks) if cache is not None else ""
     rows, maps_by_method, sanity, failures = [], {}, [], []
     for method in cfg.methods:
-        opts = dict(cfg.options.get(method, {}))
-        t0 = time.perf_counter()
-        try:
-            maps = explain(model, images, target, method, **opts).detach().float().cpu()
-        except Exception as exc:  # recorded and skipped: one method must not stop the study
-            failures.append({"model": model_name, "method": method, "stage": "explain",
-                             "reason": f"{type(exc).__name__}: {exc}"})
-            progress(f"  {method}: FAILED ({exc})")
-            continue
-        seconds = (time.perf_counter() - t0) / images.shape[0]
-        maps_by_method[method] = maps.numpy()
-        try:
-            values = _metric_values(model, images, masks, target, maps, cfg, cell)
-        except Exception as exc:
-            failures.append({"model": model_name, "method": method, "stage": "metrics",
-                             "reason": f"{type(exc).__name__}: {exc}"})
-            progress(f"  {method}: metrics FAILED ({exc})")
-            continue
-        values["seconds_per_image"] = torch.full((images.shape[0],), seconds)
-        for metric, v in values.items():
-            for i, x in enumerate(v.tolist()):
-                rows.append({"model": model_name, "method": method, "image": i,
-                             "metric": metric, "value": float(x)})
-        progress(f"  {method}: {seconds:.3f} s/image")
-        if method in cfg.sanity_methods:
-            for mode in cfg.sanity_modes:
-                try:
-                    for r in randomisation.sanity_check(model, images, method, target,
-                                                        mode=mode, seed=cfg.seed, **opts):
-                        sanity.append({"model": model_name, "method": method, **r})
-                except Exception as exc:
-                    failures.append({"model": model_name, "method": method,
-                                     "stage": f"sanity/{mode}",
-                                     "reason": f"{type(exc).__name__}: {exc}"})
+        part = None
+        if cache is not None:
+            part = MethodPart(Path(cache) / model_name / method,
+                              {"inputs": inputs_key, "code": _code_key(), "method": method,
+                               **_method_config(cfg, method)})
+        done = part.load() if part is not None else None
+        if done is not None:
+            progress(f"  {method}: resumed from {part.folder}")
+        else:
+            done = _evaluate_method(model, model_name, method, images, masks, target, cell, cfg,
+                                    progress)
+            if part is not None and not done[3]:
+                part.save(*done)
+        m_rows, m_map, m_sanity, m_failures = done
+        rows += m_rows
+        sanity += m_sanity
+        failures += m_failures
+        if m_map is not None:
+            maps_by_method[method] = m_map
     return pd.DataFrame(rows), maps_by_method, pd.DataFrame(sanity), failures
+
+
+def _evaluate_method(model, model_name, method, images, masks, target, cell, cfg, progress
+                     ) -> tuple[list[dict], np.ndarray | None, list[dict], list[dict]]:
+    """(rows, map, sanity rows, failures) of one method on one model."""
+    from qbench.explain import explain
+
+    opts = dict(cfg.options.get(method, {}))
+    t0 = time.perf_counter()
+    try:
+        maps = explain(model, images, target, method, **opts).detach().float().cpu()
+    except Exception as exc:  # recorded and skipped: one method must not stop the study
+        progress(f"  {method}: FAILED ({exc})")
+        return [], None, [], [{"model": model_name, "method": method, "stage": "explain",
+                               "reason": f"{type(exc).__name__}: {exc}"}]
+    seconds = (time.perf_counter() - t0) / images.shape[0]
+    try:
+        values = _metric_values(model, images, masks, target, maps, cfg, cell)
+    except Exception as exc:
+        progress(f"  {method}: metrics FAILED ({exc})")
+        return [], maps.numpy(), [], [{"model": model_name, "method": method,
+                                       "stage": "metrics",
+                                       "reason": f"{type(exc).__name__}: {exc}"}]
+    values["seconds_per_image"] = torch.full((images.shape[0],), seconds)
+    rows = [{"model": model_name, "method": method, "image": i, "metric": metric,
+             "value": float(x)} for metric, v in values.items() for i, x in enumerate(v.tolist())]
+    progress(f"  {method}: {seconds:.3f} s/image")
+    sanity, failures = [], []
+    if method in cfg.sanity_methods:
+        for mode in cfg.sanity_modes:
+            try:
+                for r in randomisation.sanity_check(model, images, method, target, mode=mode,
+                                                    seed=cfg.seed, **opts):
+                    sanity.append({"model": model_name, "method": method, **r})
+            except Exception as exc:
+                failures.append({"model": model_name, "method": method,
+                                 "stage": f"sanity/{mode}",
+                                 "reason": f"{type(exc).__name__}: {exc}"})
+    return rows, maps.numpy(), sanity, failures
+
+
+def _inputs_key(model: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> str:
+    from qbench.data.cache import array_fingerprint
+
+    arrays = {f"param/{k}": v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    arrays.update(images=images.detach().cpu().numpy(), masks=masks.detach().cpu().numpy())
+    return array_fingerprint(arrays)
+
+
+def _code_key() -> str:
+    """sha256 of qbench.explain's sources: a changed explainer or metric invalidates parts."""
+    import hashlib
+
+    import qbench.explain
+
+    h = hashlib.sha256()
+    root = Path(qbench.explain.__file__).parent
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def _method_config(cfg: SuiteConfig, method: str) -> dict:
+    config = asdict(cfg)
+    config.pop("methods")
+    config["options"] = config["options"].get(method, {})
+    config["sanity"] = method in config.pop("sanity_methods")
+    return json.loads(json.dumps(config, default=str))
+
+
+class MethodPart:
+    """One method's finished result on disk (rows, sanity, map) under the key it was made with;
+    written to a temporary folder and renamed, so a killed run never leaves half a part."""
+
+    def __init__(self, folder: Path, key: dict) -> None:
+        self.folder, self.key = Path(folder), key
+
+    def load(self) -> tuple[list[dict], np.ndarray, list[dict], list[dict]] | None:
+        try:
+            if json.loads((self.folder / "key.json").read_text()) != self.key:
+                return None
+            rows = pd.read_parquet(self.folder / "rows.parquet").to_dict("records")
+            sanity = pd.read_parquet(self.folder / "sanity.parquet").to_dict("records")
+            maps = np.load(self.folder / "map.npy")
+        except (OSError, ValueError):
+            return None  # absent, stale or unreadable: recompute
+        return rows, maps, sanity, []
+
+    def save(self, rows: list[dict], maps: np.ndarray, sanity: list[dict], _failures) -> None:
+        tmp = self.folder.with_name(self.folder.name + f".tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        pd.DataFrame(rows).to_parquet(tmp / "rows.parquet", index=False)
+        pd.DataFrame(sanity).to_parquet(tmp / "sanity.parquet", index=False)
+        np.save(tmp / "map.npy", maps)
+        (tmp / "key.json").write_text(json.dumps(self.key, sort_keys=True))
+        shutil.rmtree(self.folder, ignore_errors=True)
+        os.replace(tmp, self.folder)
 
 
 def _mean(p: np.ndarray, _t: np.ndarray) -> float:
