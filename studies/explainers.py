@@ -47,14 +47,17 @@ PRESETS = {
                            "integrated_gradients": {"steps": 16}, "smoothgrad": {"samples": 16}},
                   deletion=("zero", "blur"), insertion=("blur", "zero"),
                   sanity_methods=CHEAP, sanity_modes=("cascading",)),
-    # three architectures, 64 images, the papers' default budgets, every substitute
+    # three architectures, 64 images, the papers' default budgets, every substitute; the
+    # sanity checks (2 modes x 11-12 layers, each a full re-explanation) on the first 32 images,
+    # RISE there with 1000 masks (the same masks on the original and the randomised model)
     "full": dict(models=("scenes-vgg-s-s0", "scenes-resnet-s-s0", "scenes-mobilenet-s-s0"),
                  images=64, gallery=8, game_step=None, options={},
                  deletion=("zero", "blur", "mean", "noise"),
                  insertion=("blur", "zero", "mean", "noise"),
                  sanity_methods=(*CHEAP, "scorecam", "smoothgrad", "integrated_gradients",
                                  "cameras", "rise"),
-                 sanity_modes=("cascading", "independent")),
+                 sanity_modes=("cascading", "independent"), sanity_images=32,
+                 sanity_options={"rise": {"n_masks": 1000}}),
 }
 CLAIMS = [  # (a, b, metric, higher_is_better)
     ("cameras", "gradcam", "fine_detail", True),
@@ -99,6 +102,8 @@ def main() -> Path:
     cfg = SuiteConfig(methods=explain.methods(), options=p["options"],
                       deletion_substitutes=p["deletion"], insertion_substitutes=p["insertion"],
                       sanity_methods=p["sanity_methods"], sanity_modes=p["sanity_modes"],
+                      sanity_images=p.get("sanity_images"),
+                      sanity_options=p.get("sanity_options", {}),
                       game_step=p["game_step"], seed=args.seed)
     t0 = time.perf_counter()
     per_image, sanity, failures, gallery, provenance = [], [], [], {}, {}
@@ -148,6 +153,7 @@ def main() -> Path:
                 "insertion_substitutes": cfg.insertion_substitutes,
                 "cds_fraction": cfg.cds_fraction, "game_step": cfg.game_step,
                 "sanity_methods": cfg.sanity_methods, "sanity_modes": cfg.sanity_modes,
+                "sanity_images": cfg.sanity_images, "sanity_options": cfg.sanity_options,
                 "device": args.device, "threads": args.threads},
         models=provenance, seconds=time.perf_counter() - t0)
 

@@ -298,3 +298,21 @@ def test_an_interrupted_suite_resumes_from_finished_methods_and_recomputes_stale
         model.head.weight.add_(0.1)  # other weights: nothing is reused
     evaluate_methods(model, "tiny", x, masks, cfg, progress=said.append, cache=tmp_path)
     assert not any("resumed" in s for s in said)
+
+
+def test_sanity_checks_can_run_on_fewer_images_with_their_own_options():
+    from qbench.explain.evaluate.suite import SuiteConfig, evaluate_methods
+
+    model, x = tiny_cnn(), tiny_images(3, 32)
+    masks = torch.zeros(3, 32, 32)
+    cfg = SuiteConfig(methods=["rise"], options={"rise": {"n_masks": 16}}, game_step=512,
+                      sanity_methods=("rise",), sanity_images=2,
+                      sanity_options={"rise": {"n_masks": 8, "no_such_option": 1}})
+    rows, _, sanity, failures = evaluate_methods(model, "tiny", x, masks, cfg,
+                                                 progress=lambda *_: None)
+    assert rows["image"].nunique() == 3  # the maps and their metrics: every image
+    assert sanity.empty and failures[0]["stage"] == "sanity/cascading"  # the override arrived
+    cfg.sanity_options = {"rise": {"n_masks": 8}}
+    _, _, sanity, failures = evaluate_methods(model, "tiny", x, masks, cfg,
+                                              progress=lambda *_: None)
+    assert not failures and sorted(sanity["image"].unique()) == [0, 1]

@@ -185,8 +185,10 @@ def build(folder: str | Path) -> Path:
             s, label="label", value="value", low="low", high="high", n="n",
             higher_is_better=direction(metric), group="model", value_title=metric)))
     if not sanity.empty:
-        sections.append(("Sanity checks (Adebayo et al. 2018): rank correlation of |map| with "
-                         "the original after cascading randomisation", _sanity_figure(sanity)))
+        n_sanity = sanity["image"].nunique()
+        sections.append((f"Sanity checks (Adebayo et al. 2018): rank correlation of |map| with "
+                         f"the original after cascading randomisation ({n_sanity} images)",
+                         _sanity_figure(sanity)))
         last = sanity.groupby(["model", "method", "mode", "depth"], as_index=False)[
             ["spearman", "spearman_abs", "ssim", "hog"]].mean()
         last = last.loc[last.groupby(["model", "method", "mode"])["depth"].idxmax()]

@@ -34,6 +34,8 @@ class SuiteConfig:
     game_step: int | None = None  # pixels per deletion/insertion step (None: the image side)
     sanity_methods: tuple[str, ...] = ()
     sanity_modes: tuple[str, ...] = ("cascading",)
+    sanity_images: int | None = None  # the first k images (None: all)
+    sanity_options: dict[str, dict] = field(default_factory=dict)  # per-method overrides
     seed: int = 0
 
 
@@ -139,10 +141,12 @@ def _evaluate_method(model, model_name, method, images, masks, target, cell, cfg
     progress(f"  {method}: {seconds:.3f} s/image")
     sanity, failures = [], []
     if method in cfg.sanity_methods:
+        k = cfg.sanity_images or images.shape[0]
+        sanity_opts = {**opts, **cfg.sanity_options.get(method, {})}
         for mode in cfg.sanity_modes:
             try:
-                for r in randomisation.sanity_check(model, images, method, target, mode=mode,
-                                                    seed=cfg.seed, **opts):
+                for r in randomisation.sanity_check(model, images[:k], method, target[:k],
+                                                    mode=mode, seed=cfg.seed, **sanity_opts):
                     sanity.append({"model": model_name, "method": method, **r})
             except Exception as exc:
                 failures.append({"model": model_name, "method": method,
@@ -177,6 +181,7 @@ def _method_config(cfg: SuiteConfig, method: str) -> dict:
     config.pop("methods")
     config["options"] = config["options"].get(method, {})
     config["sanity"] = method in config.pop("sanity_methods")
+    config["sanity_options"] = config["sanity_options"].get(method, {})
     return json.loads(json.dumps(config, default=str))
 
 
