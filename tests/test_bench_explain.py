@@ -18,3 +18,7 @@ def test_explain_bench_reports_every_ratio_and_its_batched_deletion_matches_the_
     # the batched game computes the same AUCs as the naive per-image loop
     assert result["deletion_max_abs_difference"] < 1e-5
     assert set(result["meets_floors"]) == set(explain.FLOORS)
+    others = result["deletion_by_model"]
+    assert set(others) == set(explain.ZOO_ARCHITECTURES) - {result["model"]}
+    for o in others.values():
+        assert abs(o["speedup"] - o["loop"] / o["batched"]) <= 0.05 * o["speedup"] + 1e-3

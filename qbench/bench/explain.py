@@ -13,6 +13,8 @@ Same model, same batch, alternating sides, the fastest of ``repeats`` timings co
 
 The default model is the zoo's ``scenes-vgg-s-s0`` on 64×64 ``scenes`` test images;
 ``model="resnet18"`` uses a seeded, randomly initialised torchvision ResNet-18 at 224 px.
+For a zoo model, ``deletion_by_model`` repeats the deletion pair on the zoo's other two
+architectures (the floor is checked on ``model``'s).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch import nn
 
 FLOORS = {"speedup_vs_gradcam_pkg": (">=", 1.5), "overhead_vs_fwd_bwd": ("<=", 1.3),
           "rise_overhead": ("<=", 1.2), "deletion_speedup": (">=", 5.0)}
+ZOO_ARCHITECTURES = ("scenes-vgg-s-s0", "scenes-resnet-s-s0", "scenes-mobilenet-s-s0")
 
 
 def _best(fn: Callable[[], object], repeats: int) -> float:
@@ -63,6 +66,39 @@ def _model_and_images(model: str, n: int, device: str = "cpu"
     return net.to(device), net.cam_layer, images.to(device)
 
 
+def _deletion_pair(net: nn.Module, x: torch.Tensor, maps: torch.Tensor, target: torch.Tensor,
+                   repeats: int) -> tuple[float, float, float]:
+    """(batched seconds, per-image loop seconds, max |AUC difference|) of the deletion game."""
+    from qbench.explain.evaluate.faithfulness import deletion_auc, make_substitute, pixel_ranks
+
+    n, _, h, w = x.shape
+    step = min(h, w)
+
+    def batched():
+        return deletion_auc(net, x, maps, target, substitute="zero", step=step)
+
+    def per_image_loop():
+        sub = make_substitute(x, "zero", 0)
+        ranks = pixel_ranks(maps).view(n, 1, h, w)
+        ks = [*range(0, h * w, step), h * w]
+        aucs = []
+        with torch.no_grad():
+            for i in range(n):
+                scores = []
+                for k in ks:
+                    changed = (ranks[i] < k).float()
+                    img = x[i] * (1 - changed) + sub[i] * changed
+                    scores.append(net(img[None]).softmax(1)[0, target[i]].item())
+                aucs.append(float(torch.trapezoid(torch.tensor(scores),
+                                                  torch.tensor(ks) / (h * w))))
+        return aucs
+
+    reference = per_image_loop()
+    agree = float((torch.as_tensor(batched()).cpu() - torch.tensor(reference)).abs().max())
+    t_b, t_loop = _pair(batched, per_image_loop, repeats)
+    return t_b, t_loop, agree
+
+
 def run(model: str = "scenes-vgg-s-s0", n: int = 16, n_masks: int = 500, rise_images: int = 4,
         repeats: int = 3, progress: bool = True, device: str = "cpu") -> dict:
     """Measure the four ratios; returns them with the raw seconds and the floors (every side
@@ -71,7 +107,6 @@ def run(model: str = "scenes-vgg-s-s0", n: int = 16, n_masks: int = 500, rise_im
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     from qbench.explain import explain
-    from qbench.explain.evaluate.faithfulness import deletion_auc, make_substitute, pixel_ranks
     from qbench.explain.rise import rise_masks
 
     net, layer, x = _model_and_images(model, n, device)
@@ -127,38 +162,29 @@ def run(model: str = "scenes-vgg-s-s0", n: int = 16, n_masks: int = 500, rise_im
               f"{t_fwd:.3f} s", flush=True)
 
     # deletion game: batched vs a per-image, per-step loop (same substitute, step and order)
-    maps = qbench_gradcam()
-    h, w = x.shape[-2:]
-    step = min(h, w)
-
-    def batched():
-        return deletion_auc(net, x, maps, target, substitute="zero", step=step)
-
-    def per_image_loop():
-        sub = make_substitute(x, "zero", 0)
-        ranks = pixel_ranks(maps).view(n, 1, h, w)
-        ks = [*range(0, h * w, step), h * w]
-        aucs = []
-        with torch.no_grad():
-            for i in range(n):
-                scores = []
-                for k in ks:
-                    changed = (ranks[i] < k).float()
-                    img = x[i] * (1 - changed) + sub[i] * changed
-                    scores.append(net(img[None]).softmax(1)[0, target[i]].item())
-                aucs.append(float(torch.trapezoid(torch.tensor(scores),
-                                                  torch.tensor(ks) / (h * w))))
-        return aucs
-
-    reference = per_image_loop()
-    agree = float((torch.as_tensor(batched()).cpu() - torch.tensor(reference)).abs().max())
-    t_b, t_loop = _pair(batched, per_image_loop, repeats)
+    t_b, t_loop, agree = _deletion_pair(net, x, qbench_gradcam(), target, repeats)
     out["seconds"].update({"deletion_batched": t_b, "deletion_loop": t_loop})
     out["deletion_speedup"] = t_loop / t_b
     out["deletion_max_abs_difference"] = agree
     if progress:
         print(f"  deletion AUC batched {t_b:.3f} s vs per-image loop {t_loop:.3f} s "
               f"(max |AUC difference| {agree:.2e})", flush=True)
+    # the same pair on the zoo's other architectures: the ratio depends on how much of a
+    # batch-1 forward is fixed per-layer cost rather than arithmetic
+    out["deletion_by_model"] = {}
+    for other in (ZOO_ARCHITECTURES if model in ZOO_ARCHITECTURES else ()):
+        if other == model:
+            continue
+        o_net, o_layer, o_x = _model_and_images(other, n, device)
+        with torch.no_grad():
+            o_target = o_net(o_x).argmax(1)
+        o_maps = explain(o_net, o_x, o_target, method="gradcam", layer=o_layer)
+        ob, ol, _ = _deletion_pair(o_net, o_x, o_maps, o_target, repeats)
+        out["deletion_by_model"][other] = {"batched": round(ob, 4), "loop": round(ol, 4),
+                                           "speedup": round(ol / ob, 3)}
+        if progress:
+            print(f"  {other}: deletion AUC batched {ob:.3f} s vs per-image loop {ol:.3f} s",
+                  flush=True)
 
     for key in FLOORS:
         out[key] = round(out[key], 3)
