@@ -316,3 +316,24 @@ def test_sanity_checks_can_run_on_fewer_images_with_their_own_options():
     _, _, sanity, failures = evaluate_methods(model, "tiny", x, masks, cfg,
                                               progress=lambda *_: None)
     assert not failures and sorted(sanity["image"].unique()) == [0, 1]
+
+
+def test_sanity_table_reads_cascading_at_full_depth_and_independent_per_layer():
+    import pandas as pd
+
+    from qbench.report.explainers import sanity_table
+
+    rows = []
+    for mode in ("cascading", "independent"):
+        for depth, layer in enumerate(["head", "conv2", "conv1"], start=1):
+            for image in range(2):
+                v = {"cascading": 1.0 - 0.3 * depth, "independent": 0.1 * depth}[mode]
+                rows.append({"model": "m", "method": "gradcam", "mode": mode, "depth": depth,
+                             "layer": layer, "image": image, "spearman": v,
+                             "spearman_abs": v, "ssim": v, "hog": v})
+    t = sanity_table(pd.DataFrame(rows)).set_index("reading")
+    assert t.loc["cascading, all layers", "layer"] == "conv1"
+    assert t.loc["cascading, all layers", "spearman"] == pytest.approx(0.1)
+    assert t.loc["independent, mean over layers", "spearman"] == pytest.approx(0.2)
+    assert t.loc["independent, most similar layer", "layer"] == "conv1"
+    assert t.loc["independent, most similar layer", "spearman_abs"] == pytest.approx(0.3)
