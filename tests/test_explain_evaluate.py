@@ -228,20 +228,29 @@ def test_paired_comparison_verdicts_follow_the_metric_direction():
     assert a["low"] <= a["value"] <= a["high"] and a["n"] == 20
 
 
+def _suite_case(n: int):
+    """A tiny model, n images with a square object mask, and a suite of two methods and one
+    that does not exist."""
+    from qbench.explain.evaluate.suite import SuiteConfig
+
+    model, x = tiny_cnn(), tiny_images(n, 32)
+    masks = torch.zeros(n, 32, 32)
+    masks[:, 8:20, 8:20] = 1
+    cfg = SuiteConfig(methods=["gradcam", "rise", "no_such_method"],
+                      options={"rise": {"n_masks": 16}}, game_step=256,
+                      sanity_methods=("gradcam",))
+    return model, x, masks, cfg
+
+
 def test_suite_tables_build_a_report_whose_summary_follows_the_numbers(tmp_path):
     import json
 
     import pandas as pd
 
-    from qbench.explain.evaluate.suite import SuiteConfig, compare, evaluate_methods, summarize
+    from qbench.explain.evaluate.suite import compare, evaluate_methods, summarize
     from qbench.report.explainers import build
 
-    model, x = tiny_cnn(), tiny_images(3, 32)
-    masks = torch.zeros(3, 32, 32)
-    masks[:, 8:20, 8:20] = 1
-    cfg = SuiteConfig(methods=["gradcam", "rise", "no_such_method"],
-                      options={"rise": {"n_masks": 16}}, game_step=256,
-                      sanity_methods=("gradcam",))
+    model, x, masks, cfg = _suite_case(3)
     rows, maps, sanity, failures = evaluate_methods(model, "tiny", x, masks, cfg,
                                                     progress=lambda *_: None)
     assert set(maps) == {"gradcam", "rise"} and maps["rise"].shape == (3, 32, 32)
@@ -266,14 +275,9 @@ def test_suite_tables_build_a_report_whose_summary_follows_the_numbers(tmp_path)
 def test_an_interrupted_suite_resumes_from_finished_methods_and_recomputes_stale_ones(tmp_path):
     import pandas as pd
 
-    from qbench.explain.evaluate.suite import SuiteConfig, evaluate_methods
+    from qbench.explain.evaluate.suite import evaluate_methods
 
-    model, x = tiny_cnn(), tiny_images(2, 32)
-    masks = torch.zeros(2, 32, 32)
-    masks[:, 8:20, 8:20] = 1
-    cfg = SuiteConfig(methods=["gradcam", "rise", "no_such_method"],
-                      options={"rise": {"n_masks": 16}}, game_step=256,
-                      sanity_methods=("gradcam",))
+    model, x, masks, cfg = _suite_case(2)
     said: list[str] = []
     first = evaluate_methods(model, "tiny", x, masks, cfg, progress=said.append,
                              cache=tmp_path)
