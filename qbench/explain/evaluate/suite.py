@@ -9,6 +9,7 @@ one method are recorded (method, reason) and the run goes on.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -163,8 +164,10 @@ def _inputs_key(model: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> 
     return array_fingerprint(arrays)
 
 
+@functools.cache
 def _code_key() -> str:
-    """sha256 of qbench.explain's sources: a changed explainer or metric invalidates parts."""
+    """sha256 of qbench.explain's sources, read once per process (the code that runs): a
+    changed explainer or metric invalidates parts."""
     import hashlib
 
     import qbench.explain
