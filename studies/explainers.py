@@ -9,7 +9,7 @@ Claims put to the test (as measured, on 64 px ``scenes`` test images, predicted 
    Perturbation, Extremal Perturbation and RISE.
 
     .venv/bin/python studies/explainers.py --preset quick   # a few minutes on 2 CPU cores
-    .venv/bin/python studies/explainers.py --preset full    # all s0 models, paper iterations
+    .venv/bin/python studies/explainers.py --preset full    # all s0 models, paper budgets: ~80 min
 
 Each finished (model, method) is kept in results/explainers/<preset>/parts/, so an interrupted
 run resumes where it stopped (same weights, images and options; anything else recomputes).
