@@ -139,10 +139,10 @@ def _explainers_tables(folder: Path) -> None:
                    "low": 0.05, "high": 0.2, "mean_a": 0.5, "mean_b": 0.4, "n": 4,
                    "verdict": "better"} for x in ("fine_detail", "deletion_auc_zero")]
                  ).to_parquet(folder / "comparisons.parquet")
-    pd.DataFrame([{"model": "cnn", "method": k, "mode": "cascading", "depth": d,
-                   "layer": f"l{d}", "spearman": 1.0 / d, "spearman_abs": 1.0 / d,
-                   "ssim": 0.5, "hog": 0.5} for k in methods for d in (1, 2)]).to_parquet(
-        folder / "sanity.parquet")
+    pd.DataFrame([{"model": "cnn", "method": k, "mode": mode, "depth": d, "layer": f"l{d}",
+                   "image": i, "spearman": 1.0 / d, "spearman_abs": 1.0 / d, "ssim": 0.5,
+                   "hog": 0.5} for k in methods for mode in ("cascading", "independent")
+                  for d in (1, 2) for i in range(2)]).to_parquet(folder / "sanity.parquet")
     pd.DataFrame([{"model": "cnn", "method": k, "image": i, "metric": "pointing_game",
                    "value": 1.0} for k in methods for i in range(2)]).to_parquet(
         folder / "per_image.parquet")
