@@ -105,7 +105,7 @@ def evaluate_methods(model: nn.Module, model_name: str, images: torch.Tensor,
             done = _evaluate_method(model, model_name, method, images, masks, target, cell, cfg,
                                     progress)
             if part is not None and not done[3]:
-                part.save(*done)
+                part.save(*done[:3])
         m_rows, m_map, m_sanity, m_failures = done
         rows += m_rows
         sanity += m_sanity
@@ -206,7 +206,7 @@ class MethodPart:
             return None  # absent, stale or unreadable: recompute
         return rows, maps, sanity, []
 
-    def save(self, rows: list[dict], maps: np.ndarray, sanity: list[dict], _failures) -> None:
+    def save(self, rows: list[dict], maps: np.ndarray, sanity: list[dict]) -> None:
         tmp = self.folder.with_name(self.folder.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
