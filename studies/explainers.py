@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -148,13 +149,7 @@ def main() -> Path:
     return finish_study(
         out, "explainers", args.preset, seed=args.seed,
         config={"models": names, "images": n_img, "image_indices": idx.tolist(),
-                "methods": cfg.methods, "options": cfg.options,
-                "deletion_substitutes": cfg.deletion_substitutes,
-                "insertion_substitutes": cfg.insertion_substitutes,
-                "cds_fraction": cfg.cds_fraction, "game_step": cfg.game_step,
-                "sanity_methods": cfg.sanity_methods, "sanity_modes": cfg.sanity_modes,
-                "sanity_images": cfg.sanity_images, "sanity_options": cfg.sanity_options,
-                "device": args.device, "threads": args.threads},
+                **asdict(cfg), "device": args.device, "threads": args.threads},
         models=provenance, seconds=time.perf_counter() - t0)
 
 
