@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 
 class QbenchError(Exception):
     """Base class: the message is a complete, one-line explanation of what went wrong."""
@@ -33,6 +35,16 @@ class ImageReadError(QbenchError):
 class UnknownNameError(QbenchError):
     """A name was looked up in a registry that does not hold it."""
 
-    def __init__(self, kind: str, name: str, known: list[str]) -> None:
-        shown = ", ".join(sorted(known)[:30])
-        super().__init__(f"unknown {kind} {name!r}; known: {shown}")
+    def __init__(self, kind: str, name: str, known: list[str],
+                 candidates: list[str] | None = None) -> None:
+        close = difflib.get_close_matches(name, candidates or known, n=3, cutoff=0.6)
+        hint = f" -- did you mean {' or '.join(map(repr, close))}?" if close else ""
+        shown = ", ".join(sorted(known)[:30]) + (", ..." if len(known) > 30 else "")
+        super().__init__(f"unknown {kind} {name!r}{hint}; known: {shown}")
+        self.kind, self.name, self.known = kind, name, list(known)
+
+
+class InvalidInputError(QbenchError, ValueError, TypeError):
+    """An argument or tensor a function cannot use as given (type, dtype, value range, device,
+    an empty batch): refused with one line instead of being coerced (also a ValueError and a
+    TypeError, the types such checks raised before)."""

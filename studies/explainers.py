@@ -100,7 +100,7 @@ def main() -> Path:
     idx.sort()
     images = scenes.batch(idx).to(args.device)
     masks = torch.from_numpy(scenes.masks[idx].astype(np.float32) / 255.0).to(args.device)
-    cfg = SuiteConfig(methods=explain.methods(), options=p["options"],
+    cfg = SuiteConfig(methods=explain.names(), options=p["options"],
                       deletion_substitutes=p["deletion"], insertion_substitutes=p["insertion"],
                       sanity_methods=p["sanity_methods"], sanity_modes=p["sanity_modes"],
                       sanity_images=p.get("sanity_images"),

@@ -15,6 +15,7 @@ import torch
 
 from qbench.corrupt import imagenet_c, kadid, rankiqa_sets  # noqa: F401  (they register)
 from qbench.corrupt.registry import REGISTRY, Corruption, get
+from qbench.corrupt.registry import register as _register
 from qbench.corrupt.seeding import generators
 
 # Images are corrupted in chunks of this many: results do not depend on it (each image is a
@@ -23,13 +24,20 @@ from qbench.corrupt.seeding import generators
 CHUNK = 16
 
 
-def names(family: str | None = None) -> list[str]:
-    """Registered corruption names, optionally of one family."""
-    return [n for n, c in REGISTRY.items() if family is None or c.family == family]
+def names(family: str | None = None, **filters) -> list[str]:
+    """Registered corruption names; filters match metadata (``names("blur")``,
+    ``names(source="kadid")``)."""
+    if family is not None:
+        filters["family"] = family
+    return REGISTRY.names(**filters)
 
 
 def info(name: str) -> Corruption:
+    """A corruption's metadata: family, severity tables, randomness, source."""
     return get(name)
+
+
+register = _register  # qbench.corrupt.register(Corruption(...)) adds one
 
 
 def apply(images: torch.Tensor, name: str, severity: int | torch.Tensor, seed: int = 0,
@@ -73,4 +81,4 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["Corruption", "apply", "info", "names"]
+__all__ = ["Corruption", "apply", "info", "names", "register"]

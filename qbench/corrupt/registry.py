@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from qbench.errors import UnknownNameError
+from qbench.registry import Registry, RegistryError
 
 FAMILIES = ("noise", "blur", "weather", "digital", "color", "compression")
 Op = Callable[[torch.Tensor, Any, Sequence[torch.Generator]], torch.Tensor]
@@ -48,19 +49,19 @@ class Corruption:
         return p
 
 
-REGISTRY: dict[str, Corruption] = {}
+# a Corruption is its own metadata; plugins publish them under the group "qbench.corruptions"
+REGISTRY: Registry[Corruption] = Registry("corruption", group="qbench.corruptions")
 
 
 def register(c: Corruption) -> Corruption:
+    """Add ``c`` under ``c.name`` (an error for an unknown family or a taken name)."""
     if c.family not in FAMILIES:
         raise ValueError(f"{c.name}: family {c.family!r} not in {FAMILIES}")
-    if c.name in REGISTRY:
-        raise ValueError(f"corruption {c.name!r} registered twice")
-    REGISTRY[c.name] = c
-    return c
+    return REGISTRY.register(c.name, c)
 
 
 def get(name: str) -> Corruption:
-    if name not in REGISTRY:
-        raise UnknownNameError("corruption", name, list(REGISTRY))
-    return REGISTRY[name]
+    c = REGISTRY.get(name)
+    if not isinstance(c, Corruption):
+        raise RegistryError(f"corruption {name!r} is a {type(c).__name__}, not a Corruption")
+    return c

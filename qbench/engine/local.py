@@ -63,7 +63,7 @@ def _reason(exc: BaseException) -> str:
 def _score_chunked(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
                    labels: torch.Tensor | None = None) -> list[float | str]:
     """:func:`_score` in calls of the metric's preferred ``batch_size`` (whole batch if none)."""
-    step = getattr(metric, "batch_size", None) or x.shape[0]
+    step = metric.info.batch_size or x.shape[0]
     out: list[float | str] = []
     for s in range(0, x.shape[0], step):
         out += _score(metric, x[s : s + step], None if ref is None else ref[s : s + step],
@@ -83,11 +83,10 @@ def _run_jobs(jobs: Sequence[tuple[Metric, torch.Tensor, torch.Tensor | None,
     that do not declare ``thread_safe`` run one after another in the calling thread.
     """
     results: list[list[float | str] | None] = [None] * len(jobs)
-    pooled = [k for k, job in enumerate(jobs) if workers > 1 and getattr(job[0], "thread_safe",
-                                                                         False)]
+    pooled = [k for k, job in enumerate(jobs) if workers > 1 and job[0].info.thread_safe]
     # longest first (a metric's optional ``cost`` per image): a slow metric started last would
     # leave the other workers idle at the end of the unit; the values do not depend on order
-    pooled.sort(key=lambda k: -float(getattr(jobs[k][0], "cost", 1.0)) * jobs[k][1].shape[0])
+    pooled.sort(key=lambda k: -float(jobs[k][0].info.cost) * jobs[k][1].shape[0])
 
     def work(k: int) -> list[float | str]:
         torch.set_num_threads(1)  # per thread: threads started here inherit it
@@ -176,7 +175,7 @@ def _score_batch(run: str, dataset: ImageSet, cond: Condition, todo: dict[str, l
         if m.info.kind == "FR":
             ref = torch.stack([shipped[i] for i in items]) if shipped else clean[sel]
         labels = None  # scorers that declare needs_labels (task models) get the batch's labels
-        if getattr(m, "needs_labels", False):
+        if m.info.needs_labels:
             if getattr(dataset, "labels", None) is None or len(dataset.labels) != len(dataset):
                 for i in items:
                     record(i, m, f"{m.info.name} needs class labels; {dataset.key} has none")

@@ -3,8 +3,8 @@
 Returns an N×H×W float tensor at input resolution. ``target`` is a class index per image
 (default: the model's predicted class) or, for a model with a scalar output (an IQA
 regressor), ``None`` / a callable ``output -> Tensor[N]``: the map then explains the *score
-itself* (evidence that raises the predicted quality). ``qbench.explain.methods()`` lists the
-methods; ``qbench.explain.info(name)`` describes one.
+itself* (evidence that raises the predicted quality). ``qbench.explain.names()`` lists the
+methods; ``qbench.explain.info(name)`` describes one; ``register`` adds one.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from qbench.explain.registry import MethodInfo, get, infos, methods, register
+from qbench.explain.registry import MethodInfo, get, info, infos, names, register
 
 Target = torch.Tensor | int | list[int] | Callable[[torch.Tensor], torch.Tensor] | None
 
@@ -49,25 +49,6 @@ def explain(model: nn.Module, images: torch.Tensor, target: Target = None,
     return fn(model, images, resolve_target(model, images, target), layer, **options)
 
 
-def info(name: str) -> MethodInfo:
-    return get(name)[1]
-
-
-def _load_methods() -> None:
-    """Import the modules that register methods (each registers on import)."""
-    import importlib
-
-    for mod in ("cam", "gradients", "cameras", "perturbation", "rise", "robust"):
-        try:
-            importlib.import_module(f"qbench.explain.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"qbench.explain.{mod}":
-                raise
-
-
-_load_methods()
-
-
 class _CallableModule(types.ModuleType):
     def __call__(self, model, images, target=None, method="gradcam", layer=None, **options):
         return explain(model, images, target, method, layer, **options)
@@ -75,4 +56,4 @@ class _CallableModule(types.ModuleType):
 
 sys.modules[__name__].__class__ = _CallableModule
 
-__all__ = ["MethodInfo", "explain", "info", "infos", "methods", "register", "resolve_target"]
+__all__ = ["MethodInfo", "explain", "info", "infos", "names", "register", "resolve_target"]

@@ -304,7 +304,7 @@ def run_audit(pairs: list[Pair], data: dict[str, AuditImages], methods: list[str
     and ``gallery`` (maps of the first images, for reports)."""
     import qbench.explain as qe
 
-    methods = list(methods or qe.methods())
+    methods = list(methods or qe.names())
     options = dict(QUICK_OPTIONS if options is None else options)
     cache: dict[int, tuple[dict, pd.DataFrame]] = {}
     map_rows, region_rows, gallery = [], [], {}

@@ -96,19 +96,61 @@ def _trained_on(prov: Any) -> tuple[str, ...]:
     return tuple(f"{ds}/{s}" for s in splits)
 
 
+def _proxy_info(prov: Any) -> MetricInfo:
+    return MetricInfo(
+        # the version names the weights: a retrained proxy is another scorer
+        "proxy-confidence", f"1+{prov.sha256[:12]}", "NR", higher_is_better=True,
+        min_size=16,
+        needs_weights=True, trained_on=_trained_on(prov),
+        description=f"max softmax probability of the proxy classifier {prov.name} "
+                    f"(sha256 {prov.sha256[:12]}); not an evaluated task model")
+
+
+def _tgiqa_info(prov: Any) -> MetricInfo:
+    extra = prov.extra or {}
+    trained = tuple(f"{extra.get('dataset', 'scenes')}/{s} (corrupted)"
+                    for s in extra.get("splits", ["train", "val"]))
+    return MetricInfo(
+        "tg-iqa", f"1+{prov.sha256[:12]}", "NR", higher_is_better=True, min_size=16,
+        needs_weights=True,
+        trained_on=trained,
+        description=f"tgiqa-cnn ({prov.name}, sha256 {prov.sha256[:12]}) predicting "
+                    f"{extra.get('target', TARGET)} of proxy {extra.get('proxy', PROXY)}")
+
+
+def _find_tgiqa(checkpoint: str):
+    from qbench.models.checkpoint import SHIPPED, CheckpointError, find, user_dir
+
+    try:
+        return find(checkpoint)
+    except CheckpointError:
+        raise CheckpointError(
+            f"no TG-IQA checkpoint {checkpoint!r}: looked for {checkpoint}.pt in "
+            f"{user_dir()} and {SHIPPED}; train it with `qbench aligned train` "
+            f"(needs the proxy {PROXY})") from None
+
+
+def proxy_confidence_info() -> MetricInfo:
+    """``proxy-confidence``'s metadata from the proxy's provenance (weights not read)."""
+    from qbench.models import info
+
+    return _proxy_info(info(PROXY))
+
+
+def tg_iqa_info() -> MetricInfo:
+    """``tg-iqa``'s metadata from its checkpoint's provenance (weights not read)."""
+    from qbench.models import provenance
+
+    return _tgiqa_info(provenance(_find_tgiqa(TGIQA_CHECKPOINT)))
+
+
 class ProxyConfidence:
     """Maximum softmax probability of the proxy classifier (see the module docstring)."""
 
     def __init__(self, device: str = "cpu", checkpoint: str = PROXY) -> None:
         self.device = device
         self.model, prov = _load(checkpoint, device)
-        self.info = MetricInfo(
-            # the version names the weights: a retrained proxy is another scorer
-            "proxy-confidence", f"1+{prov.sha256[:12]}", "NR", higher_is_better=True,
-            min_size=16,
-            needs_weights=True, trained_on=_trained_on(prov),
-            description=f"max softmax probability of the proxy classifier {prov.name} "
-                        f"(sha256 {prov.sha256[:12]}); not an evaluated task model")
+        self.info = _proxy_info(prov)
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, refs: torch.Tensor | None = None) -> torch.Tensor:
@@ -121,26 +163,10 @@ class TGIQA:
     """Task-guided IQA: predicted proxy p_true of an image (see the module docstring)."""
 
     def __init__(self, device: str = "cpu", checkpoint: str = TGIQA_CHECKPOINT) -> None:
-        from qbench.models.checkpoint import SHIPPED, CheckpointError, find, user_dir
-
         self.device = device
-        try:
-            find(checkpoint)
-        except CheckpointError:
-            raise CheckpointError(
-                f"no TG-IQA checkpoint {checkpoint!r}: looked for {checkpoint}.pt in "
-                f"{user_dir()} and {SHIPPED}; train it with `qbench aligned train` "
-                f"(needs the proxy {PROXY})") from None
+        _find_tgiqa(checkpoint)
         self.model, prov = _load(checkpoint, device)
-        extra = prov.extra or {}
-        trained = tuple(f"{extra.get('dataset', 'scenes')}/{s} (corrupted)"
-                        for s in extra.get("splits", ["train", "val"]))
-        self.info = MetricInfo(
-            "tg-iqa", f"1+{prov.sha256[:12]}", "NR", higher_is_better=True, min_size=16,
-            needs_weights=True,
-            trained_on=trained,
-            description=f"tgiqa-cnn ({prov.name}, sha256 {prov.sha256[:12]}) predicting "
-                        f"{extra.get('target', TARGET)} of proxy {extra.get('proxy', PROXY)}")
+        self.info = _tgiqa_info(prov)
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, refs: torch.Tensor | None = None) -> torch.Tensor:

@@ -24,6 +24,11 @@ class MetricInfo:
     needs_weights: bool = False
     trained_on: tuple[str, ...] = field(default_factory=tuple)
     description: str = ""
+    # what the scoring engine reads (declared here, never probed with getattr):
+    batch_size: int | None = None  # images per call; None = the whole batch
+    thread_safe: bool = False  # calls keep no state: may run beside others in threads
+    cost: float = 1.0  # relative cost per image: only the order metrics start in uses it
+    needs_labels: bool = False  # called as m(images, refs, labels=...) (task scorers)
 
 
 class InputTooSmallError(QbenchError):

@@ -40,12 +40,14 @@ class Colorfulness:
         return (std + 0.3 * mean).double().cpu()
 
 
-BUILTIN = {"sharpness": LaplacianSharpness, "colorfulness": Colorfulness,
-           "rankiqa": lambda device="cpu": __import__(  # RankIQA, lazily imported
-               "qbench.rankiqa.metric", fromlist=["rankiqa"]).rankiqa(device),
-           "rankiqa-ft": lambda device="cpu": __import__(  # RankIQA fine-tuned
-               "qbench.rankiqa.metric", fromlist=["rankiqa_ft"]).rankiqa_ft(device),
-           "proxy-confidence": lambda device="cpu": __import__(  # task-aligned, lazily
-               "qbench.metrics.aligned", fromlist=["a"]).proxy_confidence(device),
-           "tg-iqa": lambda device="cpu": __import__(  # task-guided IQA, lazily imported
-               "qbench.metrics.aligned", fromlist=["a"]).tg_iqa(device)}
+def register_builtins(registry) -> None:
+    """Register the built-in metrics: the two above, and the learned ones as lazy entries
+    (their modules are imported, and their checkpoints' provenance read, only when used)."""
+    registry.register("sharpness", LaplacianSharpness)
+    registry.register("colorfulness", Colorfulness)
+    for name, module, factory in (("rankiqa", "qbench.rankiqa.metric", "rankiqa"),
+                                  ("rankiqa-ft", "qbench.rankiqa.metric", "rankiqa_ft"),
+                                  ("proxy-confidence", "qbench.metrics.aligned",
+                                   "proxy_confidence"),
+                                  ("tg-iqa", "qbench.metrics.aligned", "tg_iqa")):
+        registry.register(name, f"{module}:{factory}", info=f"{module}:{factory}_info")

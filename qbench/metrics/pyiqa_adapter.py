@@ -86,14 +86,42 @@ def hf_cache() -> str:
     return os.environ.get("HF_HUB_CACHE", os.path.expanduser("~/.cache/huggingface/hub"))
 
 
+def info(name: str, device: str | torch.device = "cpu", mode: str | None = None,
+         lower_better: bool | None = None) -> MetricInfo:
+    """The :class:`MetricInfo` of ``pyiqa:<name>``, from pyiqa's configuration table when the
+    metric is not built (no weights are read)."""
+    if mode is None or lower_better is None:
+        from pyiqa.default_model_configs import DEFAULT_CONFIGS
+
+        if name not in available():
+            raise QbenchError(f"pyiqa has no metric {name!r} (see `qbench metrics list`)")
+        cfg = DEFAULT_CONFIGS.get(name, {})
+        mode = str(cfg.get("metric_mode", "?")).upper()
+        lower_better = bool(cfg.get("lower_better", False))
+    cpu = torch.device(device).type == "cpu"
+    return MetricInfo(
+        name=f"pyiqa:{name}",
+        version=_pyiqa().__version__,
+        kind=mode,
+        higher_is_better=not lower_better,
+        min_size=MIN_SIZE.get(name, 1),
+        needs_weights=name not in WEIGHT_FREE,
+        trained_on=trained_on(name),
+        description=f"pyiqa {name}",
+        # how many images one call should carry; None = the whole batch (GPU)
+        batch_size=CPU_BATCH.get(name, CPU_BATCH_DEFAULT) if cpu else None,
+        thread_safe=True,
+        cost=CPU_COST.get(name, 20.0),  # scheduling hint, see CPU_COST
+    )
+
+
 class PyiqaMetric:
     """A pyiqa metric behind the qbench :class:`~qbench.metrics.base.Metric` protocol.
 
-    ``thread_safe``: its calls keep no state, so the engine may run it beside other metrics in
-    worker threads; ``batch_size``: the images per call that is fastest on this device.
+    Its info declares ``thread_safe`` (calls keep no state, so the engine may run it beside
+    other metrics in worker threads) and ``batch_size`` (the images per call that is fastest on
+    this device).
     """
-
-    thread_safe = True
 
     def __init__(self, name: str, device: str | torch.device = "cpu") -> None:
         pyiqa = _pyiqa()
@@ -112,20 +140,8 @@ class PyiqaMetric:
                               f"(Hugging Face weights are looked for in {hf_cache()}, others in "
                               f"{os.path.join(torch.hub.get_dir(), 'pyiqa')})") from None
         self.device = torch.device(device)
-        # how many images one call should carry; None = the whole batch (GPU)
-        self.batch_size = CPU_BATCH.get(name, CPU_BATCH_DEFAULT) if self.device.type == "cpu" \
-            else None
-        self.cost = CPU_COST.get(name, 20.0)  # scheduling hint, see CPU_COST
-        self.info = MetricInfo(
-            name=label,
-            version=pyiqa.__version__,
-            kind=str(self._metric.metric_mode).upper(),
-            higher_is_better=not bool(self._metric.lower_better),
-            min_size=MIN_SIZE.get(name, 1),
-            needs_weights=name not in WEIGHT_FREE,
-            trained_on=trained_on(name),
-            description=f"pyiqa {name}",
-        )
+        self.info = info(name, self.device, mode=str(self._metric.metric_mode).upper(),
+                         lower_better=bool(self._metric.lower_better))
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, refs: torch.Tensor | None = None) -> torch.Tensor:

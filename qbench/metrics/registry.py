@@ -1,29 +1,28 @@
-"""Create any metric by name.
+"""Create any metric by name: one :class:`~qbench.registry.Registry` of metrics.
 
 Names resolve in this order:
 
 * ``pyiqa:<name>`` -- every pyiqa metric, through the offline-safe adapter;
 * ``task:<model>:correct|loss|confidence`` -- a zoo classifier as a task scorer (needs labels);
-* a built-in name (``sharpness``, ``colorfulness``, ``rankiqa``, ``rankiqa-ft``,
-  ``proxy-confidence``, ``tg-iqa``);
-* a name published by an installed package under the entry-point group ``qbench.metrics``;
+* a registered name: the built-ins (:mod:`qbench.metrics.builtin`) and names published by
+  installed packages under the entry-point group ``qbench.metrics``;
 * ``package.module:attr`` -- any importable object.
 
-The object behind an entry point or ``module:attr`` may be a metric instance, a class or a
-factory taking no arguments (or ``device=``); whatever it yields must follow the
-:class:`~qbench.metrics.base.Metric` protocol, which is checked here.
+The object behind a name may be a metric instance, a class or a factory taking no arguments
+(or ``device=``); whatever it yields must follow the :class:`~qbench.metrics.base.Metric`
+protocol, which is checked here. ``info(name)`` gives a metric's :class:`MetricInfo` without
+building it (no weights are read).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from importlib.metadata import entry_points
 from typing import Any
 
-from qbench.errors import QbenchError, UnknownNameError
+from qbench.errors import QbenchError
 from qbench.metrics.base import Metric, MetricInfo
-from qbench.metrics.builtin import BUILTIN
+from qbench.metrics.builtin import register_builtins
+from qbench.registry import Registry, RegistryError, import_attr
 
 ENTRY_POINT_GROUP = "qbench.metrics"
 
@@ -32,9 +31,47 @@ class PluginError(QbenchError):
     """A third-party metric could not be loaded or does not follow the protocol."""
 
 
-def plugin_names() -> dict[str, Any]:
-    """Installed entry points of the ``qbench.metrics`` group, by name."""
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+REGISTRY: Registry[Any] = Registry("metric", group=ENTRY_POINT_GROUP,
+                                   info_of=lambda obj: getattr(obj, "info", None))
+
+
+def _pyiqa_known(rest: str) -> None:
+    from qbench.metrics.pyiqa_adapter import available
+
+    if rest not in available():
+        raise REGISTRY.unknown(f"pyiqa:{rest}")
+
+
+def _pyiqa_factory(rest: str):
+    from qbench.metrics.pyiqa_adapter import PyiqaMetric
+
+    _pyiqa_known(rest)
+    return lambda device="cpu": PyiqaMetric(rest, device=device)
+
+
+def _pyiqa_info(rest: str) -> MetricInfo:
+    from qbench.metrics.pyiqa_adapter import info
+
+    _pyiqa_known(rest)
+    return info(rest)
+
+
+def _pyiqa_names() -> list[str]:
+    from qbench.metrics.pyiqa_adapter import available
+
+    return [f"pyiqa:{n}" for n in available()]
+
+
+def _task_factory(rest: str):
+    from qbench.metrics import task
+
+    return lambda device="cpu": task.create(f"task:{rest}", device=device)
+
+
+REGISTRY.add_prefix("pyiqa", _pyiqa_factory, info=_pyiqa_info, names=_pyiqa_names)
+REGISTRY.add_prefix("task", _task_factory, hint="task:<model>:correct|loss|confidence")
+register_builtins(REGISTRY)
+register = REGISTRY.register
 
 
 def _instantiate(obj: Any, spec: str, device: str) -> Metric:
@@ -42,6 +79,8 @@ def _instantiate(obj: Any, spec: str, device: str) -> Metric:
         if inspect.isclass(obj) or (callable(obj) and not hasattr(obj, "info")):
             params = inspect.signature(obj).parameters
             obj = obj(device=device) if "device" in params else obj()
+    except QbenchError:
+        raise
     except (Exception, SystemExit) as exc:  # a plugin calling sys.exit is an error too
         raise PluginError(f"{spec}: creating the metric raised {type(exc).__name__}: {exc}") \
             from None
@@ -62,55 +101,40 @@ def validate(obj: Any, spec: str) -> Metric:
     return obj
 
 
+def _target(name: str) -> Any:
+    try:
+        return REGISTRY.get(name)
+    except RegistryError as exc:
+        raise PluginError(str(exc)) from None
+
+
 def load_spec(spec: str, device: str = "cpu") -> Metric:
     """A metric from ``package.module:attr``."""
-    module_name, _, attr = spec.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except (Exception, SystemExit) as exc:  # a plugin calling sys.exit is an error too
-        raise PluginError(f"{spec}: cannot import {module_name!r}: {type(exc).__name__}: {exc}") \
-            from None
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise PluginError(f"{spec}: {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+        obj = import_attr(spec)
+    except RegistryError as exc:
+        raise PluginError(str(exc)) from None
     return _instantiate(obj, spec, device)
 
 
 def create(name: str, device: str = "cpu") -> Metric:
     """The metric called ``name`` (see the module docstring for how names resolve)."""
-    prefix, sep, rest = name.partition(":")
-    if prefix == "pyiqa" and rest:
-        from qbench.metrics.pyiqa_adapter import PyiqaMetric
+    return _instantiate(_target(name), name, device)
 
-        return PyiqaMetric(rest, device=device)
-    if prefix == "task" and rest:  # task:MODEL:correct|loss|confidence (a zoo classifier)
-        from qbench.metrics import task
 
-        return task.create(name, device=device)
-    if name in BUILTIN:
-        return _instantiate(BUILTIN[name], name, device)
-    eps = plugin_names()
-    if name in eps:
-        try:
-            obj = eps[name].load()
-        except (Exception, SystemExit) as exc:  # a plugin calling sys.exit is an error too
-            raise PluginError(f"entry point {name!r} ({eps[name].value}) failed to load: "
-                              f"{type(exc).__name__}: {exc}") from None
-        return _instantiate(obj, name, device)
-    if sep and rest:
-        return load_spec(name, device)
-    raise UnknownNameError("metric", name, [*BUILTIN, *eps, "pyiqa:<name>",
-                                            "task:<model>:correct|loss|confidence",
-                                            "package.module:attr"])
+def info(name: str) -> MetricInfo:
+    """The :class:`MetricInfo` of ``name`` without building the metric (no weights read)."""
+    meta = REGISTRY.info(name)
+    if not isinstance(meta, MetricInfo):  # a factory without declared metadata: build it
+        meta = create(name).info
+    return meta
+
+
+def plugin_names() -> list[str]:
+    """Names published by installed packages (entry-point group ``qbench.metrics``)."""
+    return REGISTRY.plugins()
 
 
 def names(include_pyiqa: bool = True) -> list[str]:
     """Every metric name qbench knows: built-ins, entry points and (optionally) pyiqa's."""
-    out = [*BUILTIN, *sorted(plugin_names())]
-    if include_pyiqa:
-        from qbench.metrics.pyiqa_adapter import available
-
-        out += [f"pyiqa:{n}" for n in available()]
-    return out
+    return REGISTRY.names(prefixed=include_pyiqa)

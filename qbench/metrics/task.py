@@ -8,7 +8,7 @@ For a zoo model ``M`` there are three scorers (MetricInfo kind ``"task"``):
 * ``task:M:confidence`` -- the largest softmax probability, whatever the label
   (higher is better).
 
-They need the labels, so each declares ``needs_labels = True`` and the engine passes
+They need the labels, so each declares ``MetricInfo.needs_labels`` and the engine passes
 ``labels=`` (a LongTensor of the batch's labels). The three scorers of one model share a
 :class:`TaskModel`, which remembers the last batch it ran: when the engine calls the three
 scorers in turn on the same images, the network runs once (the cache hit is an exact
@@ -83,8 +83,6 @@ class TaskModel:
 class TaskScorer:
     """One output of a :class:`TaskModel` seen by the engine as a metric."""
 
-    needs_labels = True
-
     def __init__(self, task: TaskModel, output: str) -> None:
         if output not in OUTPUTS:
             raise QbenchError(f"task scorer output must be one of {OUTPUTS}, not {output!r}")
@@ -92,7 +90,8 @@ class TaskScorer:
         self.info = MetricInfo(f"task:{task.name}:{output}", "1", "task",
                                higher_is_better=HIGHER_IS_BETTER[output],
                                needs_weights=True, trained_on=task.trained_on,
-                               description=f"{DESCRIPTIONS[output]} ({task.name})")
+                               description=f"{DESCRIPTIONS[output]} ({task.name})",
+                               needs_labels=True)
 
     def __call__(self, images: torch.Tensor, refs: torch.Tensor | None = None,
                  labels: torch.Tensor | None = None) -> torch.Tensor:

@@ -9,6 +9,7 @@ Small checkpoints that the demo and the quick presets use are committed under
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import io
 import json
@@ -86,9 +87,24 @@ def find(name: str) -> Path:
     for folder in (user_dir(), SHIPPED):
         if (folder / f"{name}.pt").exists():
             return folder / f"{name}.pt"
+    close = difflib.get_close_matches(name, names(), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
     raise CheckpointError(
-        f"no checkpoint {name!r}: looked for {name}.pt in {user_dir()} and {SHIPPED}; "
+        f"no checkpoint {name!r}: {hint}looked for {name}.pt in {user_dir()} and {SHIPPED}; "
         f"train it with `qbench zoo train {name}`")
+
+
+def names() -> list[str]:
+    """Every checkpoint that ``load`` finds by name: the user's zoo, then the shipped ones."""
+    found = {p.stem for folder in (user_dir(), SHIPPED) if folder.is_dir()
+             for p in folder.glob("*.pt") if p.with_suffix(".json").is_file()}
+    return sorted(found)
+
+
+def info(name: str) -> Provenance:
+    """The provenance of checkpoint ``name`` (the weights are not read)."""
+    p = Path(name)
+    return provenance(p if p.suffix == ".pt" else find(name))
 
 
 def provenance(path: str | Path) -> Provenance:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from qbench.metrics.base import MetricInfo, check_inputs
-from qbench.models import CheckpointError, find, load
+from qbench.models import CheckpointError, find, load, provenance
 from qbench.models.checkpoint import SHIPPED, user_dir
 from qbench.rankiqa.evaluate import N_CROPS, score_images
 
@@ -34,6 +34,24 @@ def locate(name: str):
             f"and {SHIPPED / (name + '.pt')}; create it with `{command}`") from None
 
 
+def _info(checkpoint: str, prov) -> MetricInfo:
+    return MetricInfo(
+        name=checkpoint, version=prov.sha256[:12], kind="NR",
+        higher_is_better=True, min_size=int(prov.extra["crop"]), needs_weights=True,
+        trained_on=tuple(prov.extra.get("trained_on", ())),
+        description=prov.extra.get("description", "RankIQA"))
+
+
+def rankiqa_info() -> MetricInfo:
+    """``rankiqa``'s metadata from its checkpoint's provenance (the weights are not read)."""
+    return _info("rankiqa", provenance(locate("rankiqa")))
+
+
+def rankiqa_ft_info() -> MetricInfo:
+    """``rankiqa-ft``'s metadata from its checkpoint's provenance (the weights are not read)."""
+    return _info("rankiqa-ft", provenance(locate("rankiqa-ft")))
+
+
 class RankIQAMetric:
     """A no-reference quality score from a RankIQA checkpoint (higher is better)."""
 
@@ -44,11 +62,7 @@ class RankIQAMetric:
         self.device = device
         self.crop = int(self.provenance.extra["crop"])
         self.n_crops, self.seed = int(n_crops), int(seed)
-        self.info = MetricInfo(
-            name=checkpoint, version=self.provenance.sha256[:12], kind="NR",
-            higher_is_better=True, min_size=self.crop, needs_weights=True,
-            trained_on=tuple(self.provenance.extra.get("trained_on", ())),
-            description=self.provenance.extra.get("description", "RankIQA"))
+        self.info = _info(checkpoint, self.provenance)
 
     def __call__(self, images: torch.Tensor, refs: torch.Tensor | None = None) -> torch.Tensor:
         check_inputs(self.info, images, refs)

@@ -9,7 +9,8 @@
 
 ``build_all(root)`` rebuilds every report under ``root`` and writes ``root/index.html``.
 
-Writing a study report module ``qbench/report/NAME.py``: read only the tables in the folder,
+Writing a study report module ``qbench/report/NAME.py`` (registered in ``REPORTS``): read only
+the tables in the folder,
 build figures with :mod:`qbench.report.figures`, assemble with
 :func:`qbench.report.html.page` (summary paragraph first, generated from the numbers) and
 return the path of ``folder/report.html``. Optionally define ``example(folder) -> None`` that
@@ -19,16 +20,20 @@ writes a tiny but complete set of its input tables plus ``study.json``: the brow
 
 from __future__ import annotations
 
-import importlib
 import json
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from qbench.errors import QbenchError
+from qbench.registry import Registry
 
-# modules of this package that are infrastructure, not study reports
-_NOT_STUDIES = {"html", "figures", "index", "leaderboard", "scoring"}
+# one report builder per study: ``build(folder) -> Path``; plugins add theirs under the
+# entry-point group "qbench.reports" (or call REPORTS.register(name, "module:build"))
+REPORTS: Registry[Callable[[Path], Path]] = Registry("study report", group="qbench.reports")
+for _study in ("explainers", "marked_models", "quality_vs_accuracy", "rankiqa"):
+    REPORTS.register(_study, f"qbench.report.{_study}:build",
+                     info=f"qbench.report.{_study}:__doc__")
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,8 @@ class Found:
 
 
 def study_modules() -> list[str]:
-    """Names of the study report modules in this package (``qbench/report/NAME.py``)."""
-    here = Path(__file__).parent
-    return sorted(p.stem for p in here.glob("*.py")
-                  if not p.stem.startswith("_") and p.stem not in _NOT_STUDIES)
+    """Names of the studies that have a report builder."""
+    return sorted(REPORTS.names())
 
 
 def detect(folder: str | Path) -> Found:
@@ -71,21 +74,12 @@ def detect(folder: str | Path) -> Found:
 
 
 def study_builder(study: str):
-    """``qbench.report.<study>.build``, or a clear error naming the known studies."""
-    known = study_modules()
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", study) or study in _NOT_STUDIES:
-        raise QbenchError(f"study name {study!r} has no report module; "
-                          f"known: {', '.join(known) or 'none'}")
-    try:
-        module = importlib.import_module(f"qbench.report.{study}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"qbench.report.{study}":
-            raise  # the module exists but one of its imports is missing: show that
-        raise QbenchError(f"no report module qbench/report/{study}.py for study {study!r}; "
-                          f"known: {', '.join(known) or 'none'}") from None
-    build = getattr(module, "build", None)
+    """The report builder of ``study``, or a clear error naming the known studies."""
+    if study not in REPORTS:
+        raise REPORTS.unknown(study)
+    build = REPORTS.get(study)
     if not callable(build):
-        raise QbenchError(f"qbench.report.{study} has no build(folder) function")
+        raise QbenchError(f"the report of study {study!r} is not a build(folder) function")
     return build
 
 
