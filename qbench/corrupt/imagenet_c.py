@@ -67,7 +67,7 @@ def _resize_layer(layer: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 # -- noise -----------------------------------------------------------------------------------
 def _gaussian_noise(x, sigma, gens):
-    noise = per_image(gens, lambda g: torch.randn(x.shape[1:], generator=g)).to(x)
+    noise = per_image(gens, lambda g: torch.randn(x.shape[1:], generator=g, dtype=torch.float32)).to(x)
     return (x + noise * sigma).clamp_(0, 1)
 
 
@@ -80,12 +80,12 @@ def _shot_noise(x, lam, gens):
 def _impulse_noise(x, amount, gens):
     """skimage's salt & pepper: each array element flips with p=amount, to 0 or 1 evenly
     (one uniform draw decides both: below amount/2 salt, below amount pepper)."""
-    u = per_image(gens, lambda g: torch.rand(x.shape[1:], generator=g)).to(x)
+    u = per_image(gens, lambda g: torch.rand(x.shape[1:], generator=g, dtype=torch.float32)).to(x)
     return torch.where(u <= amount, (u <= amount / 2).to(x.dtype), x)
 
 
 def _speckle_noise(x, sigma, gens):
-    noise = per_image(gens, lambda g: torch.randn(x.shape[1:], generator=g)).to(x)
+    noise = per_image(gens, lambda g: torch.randn(x.shape[1:], generator=g, dtype=torch.float32)).to(x)
     return (x + x * noise * sigma).clamp_(0, 1)
 
 
@@ -288,20 +288,21 @@ def frost_texture(seed: int, h: int, w: int, mean=(0.57, 0.66, 0.70),
     g = torch.Generator().manual_seed(seed)
     side = min(h, w)
     small = (max(8, h // 8), max(8, w // 8))
-    density = ops.gaussian_blur(torch.randn((1, 1, *small), generator=g), side / 80,
+    density = ops.gaussian_blur(torch.randn((1, 1, *small), generator=g, dtype=torch.float32), side / 80,
                                 mode="reflect")
     density = F.interpolate(density, size=(h, w), mode="bilinear", align_corners=False)[0]
     density = (density - density.min()) / (density.max() - density.min() + 1e-8)
-    needles = torch.zeros((1, h, w))
+    needles = torch.zeros((1, h, w), dtype=torch.float32)
     for _ in range(3):
-        seeds = (torch.rand((1, h, w), generator=g) < 0.015).float()
+        seeds = (torch.rand((1, h, w), generator=g, dtype=torch.float32) < 0.015).float()
         needles += motion_blur_one(seeds, max(1.0, side / 28), max(1.0, side / 40),
                                    _uniform(g, 0, 360))
     needles = needles / (needles.amax() + 1e-8)
-    grain = torch.rand((1, h, w), generator=g) * 0.08
+    grain = torch.rand((1, h, w), generator=g, dtype=torch.float32) * 0.08
     pattern = 0.35 * density + 0.75 * needles * (0.4 + density) + grain
     z = (pattern - pattern.mean()) / (pattern.std() + 1e-8)
-    mean_t, std_t = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+    mean_t = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
     return (mean_t + std_t * z).clamp(0, 1)
 
 

@@ -39,12 +39,12 @@ Gens = Sequence[torch.Generator]
 
 def _randn(x: torch.Tensor, g: torch.Generator, *shape: int) -> torch.Tensor:
     """Standard normal draws from ``g`` on the CPU, moved to ``x``'s device and dtype."""
-    return torch.randn(shape, generator=g).to(x)
+    return torch.randn(shape, generator=g, dtype=torch.float32).to(x)
 
 
 def _rand(x: torch.Tensor, g: torch.Generator, *shape: int) -> torch.Tensor:
     """Uniform [0, 1) draws from ``g`` on the CPU, moved to ``x``'s device and dtype."""
-    return torch.rand(shape, generator=g).to(x)
+    return torch.rand(shape, generator=g, dtype=torch.float32).to(x)
 
 
 def _gauss_taps(sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -244,7 +244,7 @@ def motion_blur(x: torch.Tensor, length: float, gens: Gens) -> torch.Tensor:
     """``imblurmotion``: linear motion of ``length`` pixels in a random direction per image."""
     out = []
     for k, g in enumerate(gens):
-        angle = float(torch.rand(1, generator=g)) * 180.0
+        angle = float(torch.rand(1, generator=g, dtype=torch.float32)) * 180.0
         out.append(_conv(x[k : k + 1], _motion_kernel(length, angle)))
     return torch.cat(out).clamp_(0, 1)
 
@@ -293,7 +293,7 @@ def color_shift(x: torch.Tensor, param: tuple[float, float], gens: Gens) -> torc
     e = _edge_mask(x, mask_sigma)
     out = x.clone()
     for k, g in enumerate(gens):
-        v = torch.rand(2, generator=g).double()
+        v = torch.rand(2, generator=g, dtype=torch.float32).double()
         v = v / v.norm().clamp_min(1e-12) * amount
         moved = _translate(x[k : k + 1, 1:2], float(v[0]), float(v[1]))
         out[k : k + 1, 1:2] = moved * e[k : k + 1] + x[k : k + 1, 1:2] * (1 - e[k : k + 1])
@@ -468,7 +468,7 @@ def non_eccentricity_patch(x: torch.Tensor, param: tuple[int, float, float],
     p = max(1, min(round(patch), h, w))
     out = x.clone()
     for k, g in enumerate(gens):
-        u = torch.rand(int(count), 4, generator=g).tolist()
+        u = torch.rand(int(count), 4, generator=g, dtype=torch.float32).tolist()
         for uy, ux, vy, vx in u:
             lo_y, hi_y = min(radius, h - p), max(min(radius, h - p), h - p - radius)
             lo_x, hi_x = min(radius, w - p), max(min(radius, w - p), w - p - radius)
@@ -526,7 +526,7 @@ def color_block(x: torch.Tensor, param: tuple[int, float], gens: Gens) -> torch.
     p = max(1, min(round(patch), h, w))
     out = x.clone()
     for k, g in enumerate(gens):
-        draws = torch.rand(int(count), 5, generator=g)
+        draws = torch.rand(int(count), 5, generator=g, dtype=torch.float32)
         for row in draws:
             y0 = math.floor(float(row[3]) * (h - p))
             x0 = math.floor(float(row[4]) * (w - p))

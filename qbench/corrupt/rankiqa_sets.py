@@ -90,12 +90,12 @@ def _fspecial_blur(x: torch.Tensor, hsize: float) -> torch.Tensor:
 def _randn(x: torch.Tensor, gens: Sequence[torch.Generator], shape=None) -> torch.Tensor:
     """Standard normal noise of one image's ``shape`` (default 3xHxW) per generator."""
     shape = tuple(x.shape[1:]) if shape is None else shape
-    return per_image(gens, lambda g: torch.randn(shape, generator=g)).to(x)
+    return per_image(gens, lambda g: torch.randn(shape, generator=g, dtype=torch.float32)).to(x)
 
 
 def _rand(x: torch.Tensor, gens: Sequence[torch.Generator]) -> torch.Tensor:
     """Uniform [0, 1) noise shaped like ``x``, one generator per image."""
-    return per_image(gens, lambda g: torch.rand(x.shape[1:], generator=g)).to(x)
+    return per_image(gens, lambda g: torch.rand(x.shape[1:], generator=g, dtype=torch.float32)).to(x)
 
 
 def _randint(high: int, g: torch.Generator) -> int:

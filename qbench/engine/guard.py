@@ -23,21 +23,33 @@ interrupted at all.
 The first successful call of each metric is checked for determinism: the first image of the
 batch is scored again on its own and must give the same value (relative tolerance 1e-4, which
 allows batch-size rounding). A metric that fails the check has its values discarded and its
-items recorded as ``config`` failures.
+items recorded as ``config`` failures. A re-check that could not be completed is recorded with
+its real reason, never as "nondeterministic": a timeout is ``transient`` (a rerun retries), a
+wrong output for one image (a 0-d tensor) or an error is ``config``.
+
+Every metric call runs inside :func:`global_state_kept`: whatever the metric does to torch's
+process-wide state (default dtype, grad mode, intra-op threads, deterministic algorithms, the
+global random generators of torch, NumPy and Python) is undone when the call returns, so one
+plugin cannot change another scorer's numbers or the caller's autograd. The limit: the state is
+process-wide, so a metric running in another thread at the same moment (or one abandoned after
+a timeout that is still running) can still see it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import random
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
 from qbench.data.base import ImageSet
@@ -225,13 +237,50 @@ def _state(metric: Metric) -> _MetricState:
         return state
 
 
+@contextlib.contextmanager
+def global_state_kept() -> Iterator[None]:
+    """Undo on exit whatever the body did to torch's (and NumPy's and Python's) global state:
+    default dtype, grad mode, intra-op threads, deterministic-algorithms flags and the global
+    random generators (torch CPU and initialised CUDA devices, ``numpy.random``, ``random``)."""
+    dtype, grad, threads = torch.get_default_dtype(), torch.is_grad_enabled(), \
+        torch.get_num_threads()
+    det = (torch.are_deterministic_algorithms_enabled(),
+           torch.is_deterministic_algorithms_warn_only_enabled())
+    rng = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    np_rng, py_rng = np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        if torch.get_default_dtype() != dtype:
+            torch.set_default_dtype(dtype)
+        torch.set_grad_enabled(grad)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        if (torch.are_deterministic_algorithms_enabled(),
+                torch.is_deterministic_algorithms_warn_only_enabled()) != det:
+            torch.use_deterministic_algorithms(det[0], warn_only=det[1])
+        torch.set_rng_state(rng)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        np.random.set_state(np_rng)
+        random.setstate(py_rng)
+
+
 class MetricExit(RuntimeError):
     """A metric raised SystemExit (e.g. called sys.exit): recorded, the run goes on."""
 
 
 def call(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
          labels: torch.Tensor | None = None, timeout: float | None = None) -> Any:
-    """``metric(x, ref[, labels=])`` in a worker thread, abandoned after ``timeout`` seconds."""
+    """``metric(x, ref[, labels=])`` in a worker thread, abandoned after ``timeout`` seconds;
+    the global state it changes is restored (:func:`global_state_kept`)."""
+    with global_state_kept():
+        return _call(metric, x, ref, labels, timeout)
+
+
+def _call(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
+          labels: torch.Tensor | None, timeout: float | None) -> Any:
     timeout = metric_timeout() if timeout is None else timeout
     kwargs = {} if labels is None else {"labels": labels}
     if timeout <= 0:
@@ -314,9 +363,13 @@ def score(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
         k = next(k for k, o in enumerate(outs) if isinstance(o, float))
         why = _nondeterminism(metric, x[k : k + 1], _rows(ref, k), _rows(labels, k),
                               float(outs[k]))
-        if why:
-            state.broken = Failure(why, "config")
-            return [state.broken] * n
+        if why is not None:
+            failed, final = why
+            if final:
+                state.broken = failed
+            else:  # e.g. out of memory: check again on the next batch
+                state.checked = False
+            return [failed] * n
     return _blame_items(outs)
 
 
@@ -329,16 +382,28 @@ def _blame_items(outs: list[float | Failure]) -> list[float | Failure]:
 
 
 def _nondeterminism(metric: Metric, x: torch.Tensor, ref: torch.Tensor | None,
-                    labels: torch.Tensor | None, first: float) -> str | None:
-    """Why ``metric`` is not a function of its input (scored ``first`` in a batch), or None."""
+                    labels: torch.Tensor | None, first: float) -> tuple[Failure, bool] | None:
+    """Why ``metric``'s values cannot be kept (scored ``first`` in a batch), or None: it is not
+    a function of its input, or the re-check itself could not be done (the real reason); with
+    whether that is final for this process (False: check again on the next batch)."""
+    recheck = "determinism re-check (one image scored again alone): "
     try:
         again = as_scores(call(metric, x, ref, labels), 1)[0]
+    except MetricTimeout as exc:
+        return Failure(f"{recheck}{reason(exc)}; values not kept, not called again in this "
+                       "process", "transient"), True
+    except OutputError as exc:
+        return Failure(f"{recheck}{reason(exc)}; values not kept", "config"), True
     except Exception as exc:
-        return f"nondeterministic: scoring an image again alone raised {reason(exc)}"
+        transient = kind_of(exc) == "transient"
+        return Failure(f"{recheck}raised {reason(exc)}; values not kept",
+                       "transient" if transient else "config"), not transient
+    if not math.isfinite(again):
+        return Failure(f"{recheck}non-finite score {again}; values not kept", "config"), True
     if math.isclose(again, first, rel_tol=DETERMINISM_RTOL, abs_tol=1e-9):
         return None
-    return (f"nondeterministic: the same image scored {first!r} in its batch and {again!r} "
-            "alone; values discarded")
+    return Failure(f"nondeterministic: the same image scored {first!r} in its batch and "
+                   f"{again!r} alone; values discarded", "config"), True
 
 
 # -- the engine's run -------------------------------------------------------------------------
