@@ -48,9 +48,3 @@ class InvalidInputError(QbenchError, ValueError, TypeError):
     """An argument or tensor a function cannot use as given (type, dtype, value range, device,
     an empty batch): refused with one line instead of being coerced (also a ValueError and a
     TypeError, the types such checks raised before)."""
-
-
-class InvalidInputError(QbenchError, ValueError, TypeError):
-    """An argument or tensor a function cannot use as given (type, dtype, value range, device,
-    an empty batch): refused with one line instead of being coerced (also a ValueError and a
-    TypeError, the types such checks raised before)."""
