@@ -25,6 +25,19 @@ unreadable file, an image too small, a non-finite score -- a final answer, not r
 returns the wrong shape, is nondeterministic) or ``transient`` (a timeout, out of memory).
 ``config`` and ``transient`` failures are retried when the run is run again; the ``failures``
 view shows, per key, the latest attempt's failure unless a value has since been written.
+
+Every value and failure also records the ``content`` of its item (a hash of the image file's
+bytes, see :meth:`qbench.data.base.ImageSet.content`; empty for in-memory datasets and for parts
+written before it was recorded). A key is finished only for the content it was computed from:
+a replaced or repaired file is scored again, and per key the latest outcome (value or failure)
+is the current one, so the ``rows`` view never holds a stale value beside a new one.
+
+Damage is contained, never fatal: a part that cannot be read (a truncated copy, a disk error)
+is moved aside as ``<part>.parquet.corrupt`` with one line on stderr, every other row stays
+usable, and the keys it held are simply not finished (a rerun recomputes them). A damaged
+manifest is moved aside as ``<run>.json.corrupt`` likewise, and a rerun writes a new one.
+Paths are never pasted into SQL (an apostrophe in a folder name is just a character), and a
+folder that cannot be written is one :class:`StoreAccessError` line, not a traceback.
 """
 
 from __future__ import annotations
@@ -52,6 +65,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qbench.atomic import atomic_write
+from qbench.errors import QbenchError
 from qbench.faults import kill_point
 
 try:
@@ -69,14 +83,40 @@ _KEY_FIELDS = [
     pa.field("seed", pa.int64()),
     pa.field("scorer", pa.string()),
 ]
-ROW_SCHEMA = pa.schema([*_KEY_FIELDS, pa.field("value", pa.float64())])
+_CONTENT = pa.field("content", pa.string())  # hash of the item's file (see the docstring)
+ROW_SCHEMA = pa.schema([*_KEY_FIELDS, pa.field("value", pa.float64()), _CONTENT])
 FAILURE_SCHEMA = pa.schema([*_KEY_FIELDS, pa.field("reason", pa.string()),
-                            pa.field("kind", pa.string())])
+                            pa.field("kind", pa.string()), _CONTENT])
 NOTE_SCHEMA = pa.schema([*_KEY_FIELDS[:3], pa.field("note", pa.string())])
 FAILURE_KINDS = ("item", "config", "transient")  # only "item" failures are final
 CLEAN = "clean"  # corruption name of an uncorrupted image (severity 0)
 TRACKED_PACKAGES = ("qbench", "torch", "torchvision", "numpy", "pyiqa", "dowhy", "duckdb",
                     "pyarrow", "pandas", "scipy", "scikit-image", "plotly", "pillow")
+
+
+class StoreAccessError(QbenchError):
+    """The results store's folder cannot be created or written (read-only, no space...)."""
+
+
+def _access_error(root: Path, exc: OSError) -> StoreAccessError:
+    what = exc.strerror or type(exc).__name__
+    where = exc.filename or root
+    return StoreAccessError(f"cannot write the results store {root}: {what} ({where}); "
+                            "choose a writable output folder")
+
+
+def _safe_text(value: Any) -> Any:
+    """A string that UTF-8 can hold (a non-UTF-8 file name's bytes escaped), else as given."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(value).decode("utf-8", "backslashreplace")
+    return value
+
+
+def _say(message: str) -> None:
+    print(f"qbench: {message}", file=sys.stderr, flush=True)
 
 
 def run_id(config: dict[str, Any]) -> str:
@@ -117,8 +157,12 @@ def package_versions() -> dict[str, str]:
 @contextlib.contextmanager
 def _flock(path: Path, wait_message: str = "") -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (released by the kernel if the process dies)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a+")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise _access_error(path.parent.parent, exc) from None
+    with f:
         if fcntl is not None:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -148,10 +192,15 @@ class Store:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        for sub in ("rows", "failures", "notes", "manifests", "locks"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            for sub in ("rows", "failures", "notes", "manifests", "locks"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _access_error(self.root, exc) from None
         self._writer = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._counter = itertools.count()
+        self._checked: set[tuple] = set()  # parts whose footer was read: (path, size, mtime)
+        self._skipped: set[Path] = set()  # unreadable parts that could not be moved aside
 
     # -- runs -------------------------------------------------------------------------------
     def begin_run(self, config: dict[str, Any], seeds: Sequence[int] = ()) -> str:
@@ -217,11 +266,28 @@ class Store:
         return info
 
     def manifest(self, rid: str) -> dict[str, Any] | None:
-        path = self.root / "manifests" / f"{rid}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        """Run ``rid``'s manifest; None if there is none, or if it was damaged (it is then
+        moved aside with one line on stderr, and the next attempt writes a new one)."""
+        return self._read_manifest(self.root / "manifests" / f"{rid}.json")
 
     def manifests(self) -> list[dict[str, Any]]:
-        return [json.loads(p.read_text()) for p in sorted((self.root / "manifests").glob("*.json"))]
+        found = (self._read_manifest(p) for p in sorted((self.root / "manifests").glob("*.json")))
+        return [m for m in found if m is not None]
+
+    def _read_manifest(self, path: Path) -> dict[str, Any] | None:
+        try:
+            manifest = json.loads(path.read_bytes().decode("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        else:
+            if isinstance(manifest, dict) and isinstance(manifest.get("attempts"), list):
+                return manifest
+            reason = "not a qbench manifest"
+        self._quarantine(path, f"run manifest {path.name} is damaged ({reason})",
+                         "a rerun writes a new one")
+        return None
 
     def _manifest_lock(self, rid: str) -> contextlib.AbstractContextManager[None]:
         return _flock(self.root / "locks" / f"{rid}.manifest.lock")
@@ -243,7 +309,10 @@ class Store:
             kill_point("manifest-write")
             f.write(blob[len(blob) // 2:])
 
-        atomic_write(self.root / "manifests" / f"{manifest['run']}.json", write)
+        try:
+            atomic_write(self.root / "manifests" / f"{manifest['run']}.json", write)
+        except OSError as exc:
+            raise _access_error(self.root, exc) from None
 
     # -- writing ----------------------------------------------------------------------------
     def write_rows(self, rows: Iterable[dict[str, Any]]) -> int:
@@ -264,7 +333,7 @@ class Store:
         return self._write("notes", NOTE_SCHEMA, rows)
 
     def _write(self, kind: str, schema: pa.Schema, rows: Iterable[dict[str, Any]]) -> int:
-        rows = list(rows)
+        rows = [{k: _safe_text(v) for k, v in r.items()} for r in rows]
         if not rows:
             return 0
         table = pa.Table.from_pylist(rows, schema=schema)
@@ -276,43 +345,135 @@ class Store:
             pq.write_table(table, f)
             kill_point("part-write")
 
-        atomic_write(self.root / kind / name, write)
+        try:
+            atomic_write(self.root / kind / name, write)
+        except OSError as exc:
+            raise _access_error(self.root, exc) from None
         kill_point("part")
         return len(rows)
+
+    # -- damage ---------------------------------------------------------------------------
+    def _quarantine(self, path: Path, what: str, consequence: str) -> None:
+        """Move ``path`` aside as ``<name>.corrupt`` and say so in one line."""
+        aside = path.with_name(path.name + ".corrupt")
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:
+            return  # another reader moved it first
+        except OSError as exc:
+            self._skipped.add(path)
+            _say(f"{what}; skipped (could not move it aside: {exc.strerror}); {consequence}")
+            return
+        _say(f"{what}; moved aside to {aside.name}; {consequence}")
+
+    def _bad_part(self, path: Path, exc: BaseException) -> None:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        self._quarantine(path, f"store part {path.parent.name}/{path.name} is unreadable "
+                         f"({reason})", "its results will be recomputed by a rerun")
+
+    def _parts(self, kind: str) -> list[Path]:
+        """The readable parts of ``kind``: a part whose footer cannot be read is quarantined."""
+        good = []
+        for p in sorted((self.root / kind).glob("*.parquet")):
+            if p in self._skipped:
+                continue
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            stamp = (p, st.st_size, st.st_mtime_ns)
+            if stamp not in self._checked:
+                try:
+                    pq.read_metadata(p)
+                except Exception as exc:  # pyarrow raises OSError, ArrowInvalid, ...
+                    self._bad_part(p, exc)
+                    continue
+                self._checked.add(stamp)
+            good.append(p)
+        return good
+
+    def _recover(self, exc: duckdb.Error) -> bool:
+        """After a query failed: find the parts that cannot be read in full and quarantine
+        them. True if any was (the query is worth repeating)."""
+        named = [p for kind in ("rows", "failures", "notes") for p in self._parts(kind)
+                 if p.name in str(exc)]
+        suspects = named or [p for kind in ("rows", "failures", "notes")
+                             for p in self._parts(kind)]
+        found = False
+        for p in suspects:
+            try:
+                pq.read_table(p)
+            except Exception as err:  # a damaged page: pyarrow raises many types
+                self._bad_part(p, err)
+                found = True
+        if not found and named and isinstance(exc, duckdb.IOException |
+                                              duckdb.InvalidInputException):
+            for p in named:  # pyarrow reads what DuckDB cannot: DuckDB's word decides
+                self._bad_part(p, exc)
+            found = True
+        return found
+
+    def _run_sql(self, sql: str, params: Sequence[Any], fetch: Any) -> Any:
+        """``fetch(con.execute(sql, params))`` over the store's views; a part that turns out
+        to be damaged is quarantined and the query repeated without it."""
+        for _ in range(10):
+            con = self._connect()
+            try:
+                return fetch(con.execute(sql, list(params)))
+            except duckdb.Error as exc:
+                if isinstance(exc, duckdb.ParserException | duckdb.BinderException |
+                              duckdb.CatalogException) or not self._recover(exc):
+                    raise
+            finally:
+                con.close()
+        raise StoreAccessError(f"the results store {self.root} keeps failing to read; "
+                               "see the lines above")
 
     # -- reading ----------------------------------------------------------------------------
     def _connect(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect()
-        for kind, schema, view in (("rows", ROW_SCHEMA, "rows"),
-                                   ("failures", FAILURE_SCHEMA, "failures_log"),
-                                   ("notes", NOTE_SCHEMA, "notes")):
-            files = sorted((self.root / kind).glob("*.parquet"))
+        for kind, schema in (("rows", ROW_SCHEMA), ("failures", FAILURE_SCHEMA),
+                             ("notes", NOTE_SCHEMA)):
+            # no path is ever pasted into SQL: the parts are read through the relation API
+            con.register(f"{kind}_empty", pa.schema([*schema, pa.field("filename", pa.string())])
+                         .empty_table())
+            files = [p.as_posix() for p in self._parts(kind)]
+            source = f"{kind}_empty"
             if files:
-                paths = ", ".join(f"'{p.as_posix()}'" for p in files)
-                source = f"read_parquet([{paths}], union_by_name = true, filename = true)"
-            else:
-                con.register(f"{kind}_empty", schema.empty_table())
-                source = f"(SELECT *, '' AS filename FROM {kind}_empty)"
-            cols = ", ".join(f.name for f in schema)
-            if kind == "failures":  # parts written before failures had a kind are final
-                cols = cols.replace("kind", "coalesce(kind, 'item') AS kind")
-            con.execute(f"CREATE VIEW {view} AS SELECT {cols}, filename FROM {source}")
+                con.read_parquet(files, union_by_name=True, filename=True).create_view(
+                    f"{kind}_parts")
+                source = f"(SELECT * FROM {kind}_parts UNION ALL BY NAME SELECT * FROM {source})"
+            cols = [f.name for f in schema]
+            select = ", ".join(
+                "coalesce(kind, 'item') AS kind" if c == "kind"  # parts before kinds: final
+                else "coalesce(content, '') AS content" if c == "content" else c for c in cols)
+            view = "failures_log" if kind == "failures" else f"{kind}_log"
+            con.execute(f"CREATE VIEW {view} AS SELECT {select}, "
+                        f"parse_filename(filename) AS filename FROM {source}")
+        con.execute("CREATE VIEW notes AS SELECT * FROM notes_log")
         key = ", ".join(KEY)
-        # the current failures: per key the latest attempt's, unless a value was written since
-        con.execute(f"""CREATE VIEW failures AS
-            SELECT {key}, reason, kind FROM (
-                SELECT * FROM failures_log ANTI JOIN rows USING ({key}))
-            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC) = 1""")
+        # per key the latest outcome (by part name: parts sort in writing order) is current:
+        # a failure after a value (a file replaced by a broken one) hides the value, a value
+        # after a failure (a retry that worked, a repaired file) hides the failure
+        con.execute(f"""CREATE VIEW outcomes AS
+            SELECT * FROM (
+                SELECT {key}, value, NULL::VARCHAR AS reason, NULL::VARCHAR AS kind, content,
+                       filename, 0 AS failed FROM rows_log
+                UNION ALL
+                SELECT {key}, NULL::DOUBLE, reason, kind, content, filename, 1
+                FROM failures_log)
+            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY filename DESC, failed) = 1""")
+        con.execute(f"CREATE VIEW rows AS SELECT {key}, value, content, filename FROM outcomes "
+                    "WHERE failed = 0")
+        con.execute(f"CREATE VIEW failures AS SELECT {key}, reason, kind FROM outcomes "
+                    "WHERE failed = 1")
         return con
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        """Run SQL over the views ``rows``, ``failures`` (current), ``failures_log`` (every
-        attempt's) and ``notes``."""
-        con = self._connect()
-        try:
-            return con.execute(sql, list(params)).df()
-        finally:
-            con.close()
+        """Run SQL over the views ``rows`` (the current value of each key), ``failures``
+        (current), ``failures_log`` (every attempt's), ``rows_log`` (every value ever written)
+        and ``notes``."""
+        return self._run_sql(sql, params, lambda result: result.df())
 
     def rows(self, run: str | None = None) -> pd.DataFrame:
         where = "WHERE run = ?" if run else ""
@@ -331,16 +492,16 @@ class Store:
         return self.query(f"SELECT DISTINCT run, dataset, item, note FROM notes {where} "
                           "ORDER BY run, dataset, item, note", [run] if run else [])
 
+    def finished(self, run: str) -> dict[tuple, str]:
+        """Keys (dataset, item, corruption, severity, seed, scorer) finished in ``run``, each
+        with the content (item file hash) it was computed from: those whose current outcome is
+        a value or an ``item`` failure (a final answer for that content). ``config`` and
+        ``transient`` failures are not finished: a rerun retries them."""
+        sql = ("SELECT dataset, item, corruption, severity, seed, scorer, content FROM outcomes "
+               "WHERE run = ? AND (failed = 0 OR kind = 'item')")
+        found = self._run_sql(sql, [run], lambda result: result.fetchall())
+        return {tuple(r[:-1]): r[-1] for r in found}
+
     def done(self, run: str) -> set[tuple]:
-        """Keys (dataset, item, corruption, severity, seed, scorer) finished in ``run``:
-        those with a value and those whose current failure is an ``item`` failure (a final
-        answer). ``config`` and ``transient`` failures are not finished: a rerun retries them."""
-        sql = ("SELECT dataset, item, corruption, severity, seed, scorer FROM rows WHERE run = ? "
-               "UNION ALL "
-               "SELECT dataset, item, corruption, severity, seed, scorer FROM failures "
-               "WHERE run = ? AND kind = 'item'")
-        con = self._connect()
-        try:
-            return {tuple(r) for r in con.execute(sql, [run, run]).fetchall()}
-        finally:
-            con.close()
+        """The keys of :meth:`finished`, whatever content they were computed from."""
+        return set(self.finished(run))

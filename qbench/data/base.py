@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qbench.data.imagefile import read_image
+from qbench.data.imagefile import file_digest, read_image
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ class ImageSet:
 
     ``reader(i)`` returns image ``i`` as a 3xHxW float tensor; in-memory sets pass ``array``
     (NxHxWx3 uint8) instead, which also makes :meth:`batch` a single slice.
+
+    File-backed sets also pass ``paths`` (the file of each item): :meth:`content` then
+    identifies an item by its bytes, and the engine stores it with every result, so that a
+    resumed run scores a replaced or repaired file again instead of reusing its old result.
     """
 
     name: str
@@ -56,6 +60,7 @@ class ImageSet:
     item_ids: list[str]
     reader: Callable[[int], torch.Tensor] | None = None
     array: np.ndarray | None = field(default=None, repr=False)
+    paths: list[Path] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -73,10 +78,20 @@ class ImageSet:
             return uint8_to_tensor(self.array[np.asarray(indices, dtype=np.int64)])
         return torch.stack([self.image(i) for i in indices])
 
+    def content(self, i: int) -> str:
+        """What item ``i``'s result depends on besides its id: a hash of its file's bytes
+        (:func:`~qbench.data.imagefile.file_digest`) for a file-backed set, ``""`` for an
+        in-memory one (its content is fixed by the dataset's own version)."""
+        if self.paths is None:
+            return ""
+        return file_digest(self.paths[i])
+
     def subset(self, indices: Sequence[int]) -> ImageSet:
         """The same dataset restricted to ``indices`` (ids and labels follow the images)."""
         idx = [int(i) for i in indices]
         changes: dict = {"item_ids": [self.item_ids[i] for i in idx]}
+        if self.paths is not None:
+            changes["paths"] = [self.paths[i] for i in idx]
         if self.array is not None:
             changes["array"] = self.array[idx]
         else:
@@ -139,6 +154,13 @@ class IQASet(ImageSet):
     def _subset_fields(self, idx: list[int]) -> dict:
         return {"scores": self.scores[idx], "ref_ids": [self.ref_ids[i] for i in idx],
                 "distortions": [self.distortions[i] for i in idx], "levels": self.levels[idx]}
+
+    def content(self, i: int) -> str:
+        """The item's file hash and, where the set ships one, its reference's (a full-reference
+        score depends on both)."""
+        own = super().content(i)
+        ref = self.ref_paths.get(self.ref_ids[i]) if self.ref_ids else None
+        return f"{own}+{file_digest(ref)}" if own and ref is not None else own
 
     def reference(self, i: int) -> torch.Tensor:
         """The pristine reference of item ``i`` (full-reference metrics need it)."""

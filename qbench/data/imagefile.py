@@ -5,18 +5,29 @@ Files that are not 8-bit RGB are adapted, and each adaptation is said out loud: 
 store's ``notes`` table), so a user can see that an item was, say, a palette image whose alpha
 was dropped. Files whose intensity scale cannot be known (32-bit integer images, float images
 outside [0, 1]) are refused with :class:`~qbench.errors.ImageReadError` rather than guessed.
+
+Two decoding choices are also made out loud: an EXIF orientation tag is applied (a phone photo
+comes out upright, as a viewer shows it) and noted, and a file holding several frames (an
+animated GIF, a multi-page TIFF) is read as its first frame, with a note saying how many there
+were.
+
+:func:`file_digest` identifies a file by its content; the engine stores it with every result so
+that a replaced or repaired file is scored again when a run is resumed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+import xxhash
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from qbench.errors import ImageReadError
 
@@ -45,13 +56,58 @@ def _note(text: str) -> None:
         found.append(text)
 
 
+def safe_name(text: str) -> str:
+    """``text`` (a path as Python decoded it) as valid UTF-8: bytes of a file name that were not
+    UTF-8 (kept by Python as lone surrogates) are shown escaped, ``caf\\xe9.png``."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+_digests: dict[tuple, str] = {}
+_digests_lock = threading.Lock()
+MISSING = "missing"
+
+
+def file_digest(path: str | Path) -> str:
+    """A short hash of the bytes of ``path`` (xxh3-64, hex; ``"missing"`` if it cannot be read).
+
+    Cached by (path, size, mtime, inode): a file is read again only when one of them changes."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return MISSING
+    key = (str(p), st.st_size, st.st_mtime_ns, st.st_ino)
+    with _digests_lock:
+        if key in _digests:
+            return _digests[key]
+    h = xxhash.xxh3_64()
+    try:
+        with open(p, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return MISSING
+    digest = h.hexdigest()
+    with _digests_lock:
+        if len(_digests) > 200_000:
+            _digests.clear()
+        _digests[key] = digest
+    return digest
+
+
 def read_image(path: str | Path) -> torch.Tensor:
     """Read ``path`` as RGB float32 3xHxW in [0, 1].
 
     Grayscale, palette, CMYK and 16-bit images are converted to RGB (16-bit at full precision)
-    and an alpha channel is dropped, each with a note (see :func:`collect_notes`). A missing,
-    empty, truncated or undecodable file, or one whose intensity scale is unknown, raises
-    :class:`ImageReadError` naming it.
+    and an alpha channel is dropped, each with a note (see :func:`collect_notes`). An EXIF
+    orientation is applied (``PIL.ImageOps.exif_transpose``) and noted; of a file with several
+    frames (animated GIF, multi-page TIFF) the first frame is read and the count noted. A
+    missing, empty, truncated or undecodable file, or one whose intensity scale is unknown,
+    raises :class:`ImageReadError` naming it.
     """
     p = Path(path)
     if not p.is_file():
@@ -61,15 +117,32 @@ def read_image(path: str | Path) -> torch.Tensor:
     try:
         with Image.open(p) as im:
             im.load()
+            frames = int(getattr(im, "n_frames", 1) or 1)
+            if frames > 1:
+                _note(f"{im.format} with {frames} frames: frame 1 of {frames} read")
             if im.format == "PNG" and _png_bit_depth(p) == 16 and im.mode in ("RGB", "RGBA"):
                 arr = _read_png16_colour(p)
             else:
-                arr = _to_rgb_array(im, p)
+                arr = _to_rgb_array(_upright(im), p)
     except ImageReadError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"cannot decode image {p}: {exc}") from exc
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """``im`` turned as its EXIF orientation tag says (noted), else ``im`` itself."""
+    try:
+        orientation = im.getexif().get(0x0112)
+    except Exception:  # a damaged EXIF block: Pillow raises many types; decode without it
+        _note("EXIF block unreadable: orientation not applied")
+        return im
+    if orientation in (None, 1):
+        return im
+    turned = ImageOps.exif_transpose(im)
+    _note(f"EXIF orientation {orientation} applied (image turned upright)")
+    return turned if turned is not None else im
 
 
 def _png_bit_depth(p: Path) -> int:

@@ -6,6 +6,11 @@ still needed, scores them, and writes one Parquet part of values and one of fail
 run therefore loses at most the batch in flight, and running it again recomputes nothing that
 was finished. A failing item is recorded with its reason and the run goes on.
 
+"Finished" is per content: every value and failure records the item's content (a hash of its
+file, :meth:`~qbench.data.base.ImageSet.content`), and a key counts as finished only while the
+file still has that content. A replaced image is therefore scored again on resume, and an item
+failure (final for that file) is retried once the file is repaired.
+
 Full-reference metrics compare the scored image with its reference: the clean image under a
 corruption, or, for IQA datasets that ship references (KADID-10k, TID2013, LIVE, CSIQ), the
 dataset's pristine image. On the clean condition of a dataset without references they are not
@@ -121,11 +126,14 @@ def _score_batch(run: str, dataset: ImageSet, cond: Condition, todo: dict[str, l
     how inputs were adapted are appended to ``notes``."""
     rows: list[dict] = []
     failures: list[dict] = []
+    contents: dict[int, str] = {}
 
     def record(i: int, m: Metric, outcome: float | str) -> None:
+        if i not in contents:
+            contents[i] = dataset.content(i)
         k = {"run": run, "dataset": dataset.key, "item": dataset.item_ids[i],
              "corruption": cond.corruption, "severity": cond.severity, "seed": seed,
-             "scorer": m.info.name}
+             "scorer": m.info.name, "content": contents[i]}
         if isinstance(outcome, str):
             failures.append({**k, "reason": str(outcome),
                              "kind": getattr(outcome, "kind", "config")})
@@ -218,16 +226,31 @@ class Unit:
 
 def plan(store: Store, run: str, dataset: ImageSet, conditions: Sequence[Condition],
          metrics: Sequence[Metric], seed: int, batch_size: int) -> tuple[list[Unit], int]:
-    """The units still to do in ``run`` (finished keys skipped) and how many keys are reused."""
-    done = store.done(run)
+    """The units still to do in ``run`` (finished keys skipped) and how many keys are reused.
+
+    A key is finished only for the content it was computed from: a result of an item whose
+    file has changed since (replaced, repaired) is not reused. Results recorded without a
+    content (in-memory datasets, stores written before contents were recorded) are reused."""
+    finished = store.finished(run)
     n = len(dataset)
     batches = [list(range(s, min(s + batch_size, n))) for s in range(0, n, batch_size)]
+    contents: dict[int, str] = {}
+
+    def content(i: int) -> str:
+        if i not in contents:
+            contents[i] = dataset.content(i)
+        return contents[i]
+
+    def is_done(i: int, cond: Condition, scorer: str) -> bool:
+        stored = finished.get((dataset.key, dataset.item_ids[i], cond.corruption, cond.severity,
+                               seed, scorer))
+        return stored is not None and (stored == "" or stored == content(i))
+
     units, reused = [], 0
     for cond in conditions:
         for idx in batches:
-            todo = {m.info.name: [i for i in idx if (
-                dataset.key, dataset.item_ids[i], cond.corruption, cond.severity, seed,
-                m.info.name) not in done] for m in active_metrics(dataset, cond, metrics)}
+            todo = {m.info.name: [i for i in idx if not is_done(i, cond, m.info.name)]
+                    for m in active_metrics(dataset, cond, metrics)}
             reused += sum(len(idx) - len(v) for v in todo.values())
             if any(todo.values()):
                 units.append(Unit(cond, todo))

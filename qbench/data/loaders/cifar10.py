@@ -47,6 +47,11 @@ def load_cifar10(root: str | Path, split: str = "test") -> ClassificationSet:
             raise DatasetFormatError("cifar10", str(path), f"data has shape {arr.shape}, "
                                      "expected Nx3072")
         data.append(arr.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        bad = [x for x in batch[b"labels"] if not (isinstance(x, int | np.integer)
+                                                   and 0 <= x < len(classes))]
+        if bad:
+            raise DatasetFormatError("cifar10", str(path), f"label {bad[0]!r} is not a class "
+                                     f"index 0-{len(classes) - 1}")
         labels.extend(batch[b"labels"])
     images = np.concatenate(data)
     labels_arr = np.asarray(labels, dtype=np.int64)

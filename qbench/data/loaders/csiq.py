@@ -1,6 +1,11 @@
 """CSIQ: ``csiq.DMOS.xlsx`` (sheet with columns image, dst_idx, dst_type, dst_lev, dmos_std,
 dmos; a CSV export ``csiq_dmos.csv`` with the same columns also works), ``src_imgs/1600.png``,
 ``dst_imgs/<type>/1600.AWGN.1.png``. DMOS 0-1, lower is better.
+
+Checked as read (a DatasetFormatError naming the sheet file and row otherwise): every DMOS is
+finite and inside [0, 1], no image is listed twice, the type is known and the level 1-5; a
+distorted image is looked up in its type's folder ``dst_imgs/<type>/`` only and a reference in
+``src_imgs/`` only, never in other sub-folders.
 """
 
 from __future__ import annotations
@@ -10,7 +15,14 @@ from pathlib import Path
 import pandas as pd
 
 from qbench.data.base import LabelSpec
-from qbench.data.loaders.common import file_index, make_iqa_set, parse_float
+from qbench.data.loaders.common import (
+    Unique,
+    check_level,
+    file_index,
+    make_iqa_set,
+    parse_float,
+    resolve,
+)
 from qbench.errors import DatasetFormatError, DatasetNotFoundError
 
 PUBLISHED = "https://s2.smu.edu/~eclarson/csiq.html (CSIQ database release)"
@@ -19,6 +31,7 @@ COLUMNS = {"image", "dst_type", "dst_lev", "dmos"}
 # dst_type in the score sheet -> token used in the file names
 TOKENS = {"noise": "awgn", "awgn": "awgn", "jpeg": "jpeg", "jpeg 2000": "jpeg2000",
           "jpeg2000": "jpeg2000", "fnoise": "fnoise", "blur": "blur", "contrast": "contrast"}
+LEVELS = (1, 5)
 SCORE_FILES = ("csiq.DMOS.xlsx", "csiq_dmos.xlsx", "csiq_dmos.csv")
 
 
@@ -41,6 +54,16 @@ def _read_scores(root: Path) -> tuple[pd.DataFrame, Path]:
     raise DatasetNotFoundError("csiq", str(root / SCORE_FILES[0]), PUBLISHED)
 
 
+def _level(value, where: str) -> int:
+    try:
+        level = float(value)
+    except (TypeError, ValueError):
+        raise DatasetFormatError("csiq", where, f"dst_lev {value!r} is not a number") from None
+    if level != level or level != int(level):
+        raise DatasetFormatError("csiq", where, f"dst_lev {value!r} is not a whole number")
+    return int(level)
+
+
 def load_csiq(root: str | Path):
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -53,8 +76,11 @@ def load_csiq(root: str | Path):
     for d in (dst, src):
         if not d.is_dir():
             raise DatasetFormatError("csiq", str(d), "folder missing")
-    dst_index, src_index = file_index(dst), file_index(src)
+    src_index = file_index(src)
+    type_dirs = {d.name.lower(): d for d in sorted(dst.iterdir()) if d.is_dir()}
+    dst_index: dict[str, dict] = {}
     paths, scores, refs, dists, levels, ref_paths = [], [], [], [], [], {}
+    unique = Unique("csiq", "row")
     for n, row in enumerate(frame.itertuples(index=False), start=2):
         where = f"{score_path.name} row {n}"
         image = str(row.image).strip()
@@ -63,16 +89,20 @@ def load_csiq(root: str | Path):
         kind = str(row.dst_type).strip().lower()
         if kind not in TOKENS:
             raise DatasetFormatError("csiq", where, f"unknown dst_type {row.dst_type!r}")
-        level = int(row.dst_lev)
-        name = f"{image}.{TOKENS[kind]}.{level}.png"
-        if name.lower() not in dst_index:
-            raise DatasetFormatError("csiq", str(dst), f"listed image {name!r} is not there")
-        paths.append(dst_index[name.lower()])
-        scores.append(parse_float(str(row.dmos), "csiq", where))
+        level = check_level(_level(row.dst_lev, where), *LEVELS, "csiq", where)
+        token = TOKENS[kind]
+        name = f"{image}.{token}.{level}.png"
+        unique.check(name, where, n)
+        score = parse_float(str(row.dmos), "csiq", where, (LABEL.low, LABEL.high))
+        folder = type_dirs.get(token)
+        if folder is None:
+            raise DatasetFormatError("csiq", str(dst / token), "folder missing")
+        if token not in dst_index:
+            dst_index[token] = file_index(folder)
+        paths.append(resolve(dst_index[token], name, "csiq", folder))
+        scores.append(score)
         refs.append(image)
-        if f"{image}.png".lower() not in src_index:
-            raise DatasetFormatError("csiq", str(src), f"reference {image}.png is not there")
-        ref_paths[image] = src_index[f"{image}.png".lower()]
-        dists.append(TOKENS[kind])
+        ref_paths[image] = resolve(src_index, f"{image}.png", "csiq", src)
+        dists.append(token)
         levels.append(level)
     return make_iqa_set("csiq", paths, scores, LABEL, refs, dists, levels, ref_paths, root)

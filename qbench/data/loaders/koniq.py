@@ -1,6 +1,10 @@
 """KonIQ-10k: ``koniq10k_scores_and_distributions.csv`` (image_name, c1..c5, c_total, MOS, SD,
 MOS_zscore) and the images in ``1024x768/``. Authentic distortions, no references.
-MOS 1-5, higher is better.
+MOS 1-5, higher is better (the 0-100 ``MOS_zscore`` column is not read).
+
+Checked as read (a DatasetFormatError naming the file and line otherwise): every MOS is finite
+and inside [1, 5] and no image is listed twice; images are looked up in ``1024x768/`` itself,
+never in a sub-folder.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from pathlib import Path
 
 from qbench.data.base import LabelSpec
 from qbench.data.loaders.common import (
+    Unique,
     csv_rows,
     file_index,
     make_iqa_set,
@@ -30,9 +35,12 @@ def load_koniq10k(root: str | Path):
         raise DatasetFormatError("koniq10k", str(folder), "image folder missing")
     index = file_index(folder)
     paths, scores = [], []
+    unique = Unique("koniq10k")
     for n, row in csv_rows(root / SCORES, "koniq10k", {"image_name", "MOS"}):
-        paths.append(resolve(index, row["image_name"].strip(), "koniq10k", folder))
-        scores.append(parse_float(row["MOS"], "koniq10k", f"{SCORES} line {n}"))
+        name, where = row["image_name"].strip(), f"{SCORES} line {n}"
+        unique.check(name, where, n)
+        paths.append(resolve(index, name, "koniq10k", folder))
+        scores.append(parse_float(row["MOS"], "koniq10k", where, (LABEL.low, LABEL.high)))
     ids = [p.stem for p in paths]
     return make_iqa_set("koniq10k", paths, scores, LABEL, ids, ["authentic"] * len(paths),
                         [0] * len(paths), {}, root)

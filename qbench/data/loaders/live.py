@@ -5,6 +5,12 @@ cell of reference file names), folders ``jp2k``, ``jpeg``, ``wn``, ``gblur``, ``
 holding ``img1.bmp ...`` (227, 233, 174, 174, 174 in the release, in that order in ``dmos``)
 and ``refimgs/``. Entries with ``orgs == 1`` are the references themselves and are left out.
 DMOS roughly 0-100, lower is better. LIVE has no discrete levels: ``levels`` are 0.
+
+Checked as read (a DatasetFormatError naming ``dmos.mat`` and the entry otherwise): every DMOS
+of a distorted image is finite and inside [-20, 130] -- lenient, as the release's values
+overshoot the nominal 0-100 (realigned values dip below 0, the worst images exceed 100), but a
+value far outside is a damaged or foreign file. Reference images are looked up in ``refimgs/``
+itself, never in a sub-folder.
 """
 
 from __future__ import annotations
@@ -16,11 +22,18 @@ import numpy as np
 import scipy.io
 
 from qbench.data.base import LabelSpec
-from qbench.data.loaders.common import file_index, make_iqa_set, require_dir, resolve
+from qbench.data.loaders.common import (
+    check_score,
+    file_index,
+    make_iqa_set,
+    require_dir,
+    resolve,
+)
 from qbench.errors import DatasetFormatError
 
 PUBLISHED = "https://live.ece.utexas.edu/research/quality/subjective.htm (databaserelease2)"
 LABEL = LabelSpec("DMOS", 0.0, 100.0, higher_is_better=False)
+VALID = (-20.0, 130.0)  # lenient bounds on a DMOS (see the module docstring)
 FOLDERS = ["jp2k", "jpeg", "wn", "gblur", "fastfading"]
 
 
@@ -69,8 +82,9 @@ def load_live(root: str | Path):
                                  f"but {len(dmos)} DMOS values")
     ref_index = file_index(root / "refimgs") if (root / "refimgs").is_dir() else {}
     keep = [i for i in range(len(dmos)) if not orgs[i]]
-    if np.isnan(dmos[keep]).any():
-        raise DatasetFormatError("live", str(root / "dmos.mat"), "DMOS contains NaN")
+    for i in keep:
+        check_score(float(dmos[i]), "live", f"dmos.mat entry {i + 1} ({types[i]}/"
+                    f"{files[i].name})", VALID)
     ref_ids = [Path(refnames[i]).stem for i in keep]
     ref_paths = {Path(r).stem: resolve(ref_index, r, "live", root / "refimgs")
                  for r in {refnames[i] for i in keep}}

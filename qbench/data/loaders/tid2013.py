@@ -2,6 +2,10 @@
 ``distorted_images/`` and ``reference_images/`` (I01.BMP ... I25.BMP).
 
 MOS 0-9, higher is better. Name ``i01_07_3`` = reference 01, distortion 07, level 3.
+
+Checked as read (a DatasetFormatError naming the file and line otherwise): every MOS is finite
+and inside [0, 9], no image is listed twice, the type is 1-24 and the level 1-5; images are
+looked up in ``distorted_images/`` and ``reference_images/`` themselves, never in sub-folders.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from pathlib import Path
 
 from qbench.data.base import LabelSpec
 from qbench.data.loaders.common import (
+    Unique,
+    check_level,
     file_index,
     make_iqa_set,
     parse_float,
@@ -21,6 +27,7 @@ from qbench.errors import DatasetFormatError
 
 PUBLISHED = "https://www.ponomarenko.info/tid2013.htm (tid2013.rar)"
 LABEL = LabelSpec("MOS", 0.0, 9.0, higher_is_better=True)
+LEVELS = (1, 5)
 TYPES = ["additive_gaussian_noise", "additive_noise_color", "spatially_correlated_noise",
          "masked_noise", "high_frequency_noise", "impulse_noise", "quantization_noise",
          "gaussian_blur", "image_denoising", "jpeg", "jpeg2000", "jpeg_transmission_errors",
@@ -47,6 +54,7 @@ def load_tid2013(root: str | Path):
             raise DatasetFormatError("tid2013", str(std_path),
                                      f"{n_std} rows but mos_with_names.txt has {len(lines)}")
     paths, scores, refs, dists, levels, ref_paths = [], [], [], [], [], {}
+    unique = Unique("tid2013")
     for n, line in enumerate(lines, start=1):
         fields = line.split()
         where = f"mos_with_names.txt line {n}"
@@ -56,14 +64,16 @@ def load_tid2013(root: str | Path):
         parts = Path(name).stem.split("_")
         if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
             raise DatasetFormatError("tid2013", where, f"image name {name!r} is not ixx_tt_l")
+        unique.check(name, where, n)
         ref = parts[0].upper()
-        paths.append(resolve(dist_index, name, "tid2013", dist_dir))
-        scores.append(parse_float(score, "tid2013", where))
-        refs.append(ref)
-        ref_paths.setdefault(ref, resolve(ref_index, f"{ref}.bmp", "tid2013", ref_dir))
         t = int(parts[1])
         if not 1 <= t <= len(TYPES):
             raise DatasetFormatError("tid2013", where, f"distortion type {t} unknown")
+        level = check_level(int(parts[2]), *LEVELS, "tid2013", where)
+        paths.append(resolve(dist_index, name, "tid2013", dist_dir))
+        scores.append(parse_float(score, "tid2013", where, (LABEL.low, LABEL.high)))
+        refs.append(ref)
+        ref_paths.setdefault(ref, resolve(ref_index, f"{ref}.bmp", "tid2013", ref_dir))
         dists.append(TYPES[t - 1])
-        levels.append(int(parts[2]))
+        levels.append(level)
     return make_iqa_set("tid2013", paths, scores, LABEL, refs, dists, levels, ref_paths, root)
