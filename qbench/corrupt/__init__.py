@@ -47,17 +47,13 @@ def apply(images: torch.Tensor, name: str, severity: int | torch.Tensor, seed: i
     ``table`` picks the severity table: "imagenet" (default) or "cifar" for ImageNet-C;
     corruptions with a single table (KADID-10k, RankIQA sets) use theirs.
     """
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be Nx3xHxW, got {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be a float tensor in [0, 1], got {images.dtype}")
+    from qbench.corrupt.ops import check_images, severities
+
+    check_images(images)  # refused, never coerced: 0-255 values, NaN/inf, meta, integers
     c = get(name)
     table = table or next(iter(c.tables))
     n, _, h, w = images.shape
-    sev = torch.as_tensor(severity).reshape(-1).to("cpu", torch.int64)
-    sev = sev.expand(n) if sev.numel() == 1 else sev
-    if sev.numel() != n:
-        raise ValueError(f"got {sev.numel()} severities for {n} images")
+    sev = severities(severity, n)  # 2.5 or True refused, never truncated
     out = torch.empty_like(images)
     x = images.detach().to(torch.float32)
     levels = torch.unique(sev).tolist()

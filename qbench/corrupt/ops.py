@@ -19,6 +19,69 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from qbench.errors import InvalidInputError
+
+# How far outside [0, 1] an input value may lie (rounding of a resampled image) before it is
+# refused: a 0-255 image or a shifted one is never clamped into range silently.
+RANGE_TOLERANCE = 1e-3
+
+
+# -- the boundary: what a corruption accepts ---------------------------------------------------
+def check_images(images: Any) -> None:
+    """One line saying why ``images`` is not an Nx3xHxW float tensor of finite values in [0, 1]
+    on a device that holds data; nothing when it is one."""
+    if not isinstance(images, torch.Tensor):
+        raise InvalidInputError(f"images must be a torch.Tensor (Nx3xHxW float in [0, 1]), got "
+                                f"{type(images).__name__}")
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise InvalidInputError(f"images must be Nx3xHxW, got {tuple(images.shape)}")
+    if images.device.type == "meta":
+        raise InvalidInputError("images are on the 'meta' device, which holds no values: "
+                                "corrupt tensors on cpu or cuda")
+    if not images.is_floating_point():
+        raise InvalidInputError(f"images must be a float tensor in [0, 1], got {images.dtype} "
+                                "(convert with .float() / 255)")
+    if images.numel() == 0:
+        return
+    finite = torch.isfinite(images)
+    if not bool(finite.all()):
+        nan = int(torch.isnan(images).sum())
+        inf = int((~finite).sum()) - nan
+        kinds = " and ".join(f"{k} {what}" for k, what in ((nan, "NaN"), (inf, "inf")) if k)
+        raise InvalidInputError(f"images hold {kinds} values; only finite values in [0, 1] "
+                                "can be corrupted")
+    lo, hi = (float(v) for v in torch.aminmax(images.detach()))
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        hint = " (0-255 values? divide by 255)" if hi > 2 else ""
+        raise InvalidInputError(f"image values lie in [{lo:.4g}, {hi:.4g}], outside [0, 1]{hint}")
+
+
+def _integer(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+
+
+def severities(severity: Any, n: int) -> torch.Tensor:
+    """``severity`` (one integer, or one per image) as ``n`` int64 values on the CPU; anything
+    that is not an integer (2.5, True, "3", a float tensor) is refused, never truncated."""
+    shown = f"{type(severity).__name__} {severity!r}".replace("\n", " ")[:80]
+    refused = InvalidInputError(f"severity must be an integer or one integer per image, got "
+                                f"{shown}")
+    if isinstance(severity, torch.Tensor | np.ndarray):
+        t = torch.as_tensor(severity) if isinstance(severity, np.ndarray) else severity
+        if t.dtype == torch.bool or t.is_floating_point() or t.is_complex() or t.is_meta:
+            raise refused
+        sev = t.detach().to("cpu", torch.int64).reshape(-1)
+    elif _integer(severity):
+        sev = torch.tensor([int(severity)], dtype=torch.int64)
+    elif isinstance(severity, list | tuple) and severity and all(map(_integer, severity)):
+        sev = torch.tensor([int(v) for v in severity], dtype=torch.int64)
+    else:
+        raise refused
+    sev = sev.expand(n) if sev.numel() == 1 else sev
+    if sev.numel() != n:
+        raise InvalidInputError(f"got {sev.numel()} severities for {n} images")
+    return sev
+
 
 def gaussian_kernel1d(sigma: float, truncate: float = 4.0, device=None,
                       dtype=torch.float32) -> torch.Tensor:
