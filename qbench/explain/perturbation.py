@@ -68,6 +68,20 @@ def total_variation(m: torch.Tensor, beta: float) -> torch.Tensor:
     return dv + dh
 
 
+def image_generators(n: int, seed: int) -> list[torch.Generator]:
+    """One generator per image, each seeded with ``seed``: an image's noise does not depend on
+    the other images in its batch, so a batch gives the maps of one-image calls."""
+    return [torch.Generator().manual_seed(int(seed)) for _ in range(n)]
+
+
+def image_noise(gens: list[torch.Generator], shape: tuple[int, ...], draws: int = 1
+                ) -> torch.Tensor:
+    """``draws`` × N standard-normal tensors of ``shape`` (draw-major), one image's from its
+    own generator."""
+    per_image = [torch.randn((draws, *shape), generator=g) for g in gens]
+    return torch.stack(per_image, 1).reshape(draws * len(gens), *shape)
+
+
 def _step(opt: torch.optim.Optimizer, param: torch.Tensor, loss: torch.Tensor) -> None:
     (grad,) = torch.autograd.grad(loss, [param])
     param.grad = grad
@@ -89,7 +103,7 @@ def meaningful_perturbation(model: nn.Module, images: torch.Tensor, target: Targ
     n, _, h, w = x.shape
     size = mask_size or max(2, round(min(h, w) / 8))
     ref = substitute(x, "blur_median")
-    gen = torch.Generator().manual_seed(int(seed))
+    gens = image_generators(n, seed)
     m = torch.ones(n, 1, size, size, device=device, requires_grad=True)
     opt = torch.optim.Adam([m], lr=lr)
     with torch.enable_grad():
@@ -97,7 +111,7 @@ def meaningful_perturbation(model: nn.Module, images: torch.Tensor, target: Targ
             up = F.interpolate(m, size=(h, w), mode="bilinear", align_corners=False)
             xt = x * up + ref * (1 - up)
             if noise > 0:
-                xt = xt + noise * torch.randn(xt.shape, generator=gen).to(device)
+                xt = xt + noise * image_noise(gens, xt.shape[1:]).to(device)
             score = target_score(model(xt), target, "prob")
             loss = (l1 * (1 - m).abs().flatten(1).mean(1) + tv * total_variation(m[:, 0], tv_beta)
                     + score).sum()

@@ -32,7 +32,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from qbench.explain.perturbation import NOISE_01, _step, total_variation
+from qbench.explain.perturbation import (
+    NOISE_01,
+    _step,
+    image_generators,
+    image_noise,
+    total_variation,
+)
 from qbench.explain.references import Target, model_device, substitute
 from qbench.explain.registry import register
 
@@ -78,12 +84,12 @@ def robust_perturbation(model: nn.Module, images: torch.Tensor, target: Target, 
             p_t, p_nt = _split(class_probabilities(out0, probabilities), tgt)
         else:
             p_t = target(out0).reshape(-1)
-    gen = torch.Generator().manual_seed(int(seed))
+    gens = image_generators(n, seed)
     m = torch.zeros(n, 1, h, w, device=device, requires_grad=True)
     opt = torch.optim.Adam([m], lr=lr)
     with torch.enable_grad():
         for _ in range(iterations):
-            eps = noise * torch.randn((2 * n, *x.shape[1:]), generator=gen).to(device)
+            eps = noise * image_noise(gens, x.shape[1:], draws=2).to(device)
             xt = x * m + ref * (1 - m) + eps[:n]
             xr = x * (1 - m) + ref * m + eps[n:]
             out = model(torch.cat([xt, xr]))
