@@ -27,7 +27,7 @@ def model():
 def test_three_scorers_named_after_the_model_with_kind_task_and_directions(model):
     s = scorers_for("m0", model=model)
     assert [x.info.name for x in s] == ["task:m0:correct", "task:m0:loss", "task:m0:confidence"]
-    assert all(x.info.kind == "task" and x.needs_labels for x in s)
+    assert all(x.info.kind == "task" and x.info.needs_labels for x in s)
     assert [x.info.higher_is_better for x in s] == [True, False, True]
     for x in s:
         validate(x, x.info.name)  # follows the metric protocol
@@ -58,7 +58,7 @@ def test_one_forward_serves_all_three_scorers_of_a_batch_and_a_new_batch_recompu
         s(x[sel], labels=y)  # the engine hands each scorer its own copy of the batch
     assert task.forwards == 1
     x2 = x.clone()
-    x2[0, 0, 0, 0] += 0.25
+    x2[0, 0, 0, 0] = (x2[0, 0, 0, 0] + 0.25) % 1  # still an image in [0, 1]
     scorers[0](x2, labels=y)
     assert task.forwards == 2, "a batch differing in one pixel is not served from the cache"
     y2 = torch.roll(y, 1)

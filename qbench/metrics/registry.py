@@ -79,8 +79,6 @@ def _instantiate(obj: Any, spec: str, device: str) -> Metric:
         if inspect.isclass(obj) or (callable(obj) and not hasattr(obj, "info")):
             params = inspect.signature(obj).parameters
             obj = obj(device=device) if "device" in params else obj()
-    except QbenchError:
-        raise
     except (Exception, SystemExit) as exc:  # a plugin calling sys.exit is an error too
         raise PluginError(f"{spec}: creating the metric raised {type(exc).__name__}: {exc}") \
             from None
