@@ -6,12 +6,17 @@ applied in analysis -- scores are never negated or abs()'ed here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import torch
 
-from qbench.errors import QbenchError
+from qbench.errors import InvalidInputError, QbenchError
+
+# How far outside [0, 1] an input value may lie (rounding of a resampled image) before a metric
+# refuses it: a 0-255 or uint8 image is never scored on the wrong scale.
+RANGE_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -44,16 +49,45 @@ class Metric(Protocol):
         ...
 
 
+def _check_values(info: MetricInfo, what: str, t: torch.Tensor) -> None:
+    """A float tensor of finite values in [0, 1] (with rounding slack), or a one-line error."""
+    if not isinstance(t, torch.Tensor):
+        raise InvalidInputError(f"{info.name}: {what} must be a torch.Tensor, got "
+                                f"{type(t).__name__}")
+    if t.device.type == "meta":
+        raise InvalidInputError(f"{info.name}: {what} are on the 'meta' device (no values)")
+    if not t.is_floating_point():
+        raise InvalidInputError(f"{info.name}: {what} must be float in [0, 1], got {t.dtype} "
+                                "(convert with .float() / 255)")
+    if t.numel() == 0:
+        return
+    lo, hi = (float(v) for v in torch.aminmax(t.detach()))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise InvalidInputError(f"{info.name}: {what} hold NaN or infinite values")
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+        hint = " (0-255 values? divide by 255)" if hi > 2 else ""
+        raise InvalidInputError(f"{info.name}: {what} values lie in [{lo:.4g}, {hi:.4g}], "
+                                f"outside [0, 1]{hint}")
+
+
 def check_inputs(info: MetricInfo, images: torch.Tensor, refs: torch.Tensor | None) -> None:
-    """Raise a clear error for inputs this metric cannot score."""
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"{info.name}: images must be Nx3xHxW, got {tuple(images.shape)}")
+    """Raise a clear one-line error for inputs this metric cannot score: not Nx3xHxW, no
+    images, not float (uint8 is refused, not scored on the 0-255 scale), values outside [0, 1]
+    or not finite, a missing or mismatched reference, smaller than the metric's minimum."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise InvalidInputError(f"{info.name}: images must be Nx3xHxW, got {shape}")
+    if images.shape[0] == 0:
+        raise InvalidInputError(f"{info.name}: no images to score (a batch of 0 images)")
+    _check_values(info, "images", images)
     if info.kind == "FR":
         if refs is None:
-            raise ValueError(f"{info.name} is full-reference: pass refs=")
-        if refs.shape != images.shape:
-            raise ValueError(f"{info.name}: refs shape {tuple(refs.shape)} differs from images "
-                             f"{tuple(images.shape)}")
+            raise InvalidInputError(f"{info.name} is full-reference: pass refs=")
+        if not isinstance(refs, torch.Tensor) or refs.shape != images.shape:
+            shape = tuple(refs.shape) if isinstance(refs, torch.Tensor) else type(refs).__name__
+            raise InvalidInputError(f"{info.name}: refs shape {shape} differs from images "
+                                    f"{tuple(images.shape)}")
+        _check_values(info, "refs", refs)
     h, w = images.shape[-2:]
     if min(h, w) < info.min_size:
         raise InputTooSmallError(f"{info.name} needs inputs of at least {info.min_size} px; "
