@@ -19,7 +19,7 @@ metric against ``accuracy`` is the mean of its per-model AUROCs. The pooled AURO
 groups) is reported beside it.
 
 Intervals: 95% percentile intervals from the same seeded cluster bootstrap over content groups
-(:mod:`qbench.causal.bootstrap`), so metrics' samples are paired and differences get intervals.
+(:mod:`qbench.stats`), so metrics' samples are paired and differences get intervals.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from qbench.causal import bootstrap as bs
+from qbench import stats
 from qbench.causal.frame import (
     ACCURACY,
     CLEAN,
@@ -47,33 +47,12 @@ from qbench.causal.frame import (
 )
 
 
-def _rowwise_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman rho of each row of ``a`` with the same row of ``b`` (NaN columns dropped)."""
-    out = np.full(a.shape[0], np.nan)
-    full = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
-    if full.any() and a.shape[1] >= 3:  # the common case, vectorised
-        x, y = rankdata(a[full], axis=1), rankdata(b[full], axis=1)
-        x, y = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
-        den = np.sqrt((x * x).sum(1) * (y * y).sum(1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[full] = np.where(den > 0, (x * y).sum(1) / np.where(den > 0, den, 1), np.nan)
-    for r in np.flatnonzero(~full):
-        ok = np.isfinite(a[r]) & np.isfinite(b[r])
-        if ok.sum() < 3:
-            continue
-        x, y = rankdata(a[r, ok]), rankdata(b[r, ok])
-        if x.std() == 0 or y.std() == 0:
-            continue
-        out[r] = float(np.corrcoef(x, y)[0, 1])
-    return out
-
-
 def profiles(df: pd.DataFrame, column: str, hib: bool, fr: bool, weights: np.ndarray,
              conds: list[tuple[str, int]]) -> np.ndarray:
     """``B x K`` oriented response per condition for each bootstrap weight row."""
     _, _, m = item_matrix(df, column, conds, clean=True)
     m = oriented(m, hib)
-    means = bs.weighted_nanmean(weights, m)
+    means = stats.weighted_nanmean(weights, m)
     if fr or not np.isfinite(means[:, 0]).any():
         return means[:, 1:]
     return means[:, 1:] - means[:, :1]
@@ -91,21 +70,21 @@ class Alignment:
         items, groups, _ = item_matrix(self.df, ACCURACY, self.conds)
         self.n_items, self.n_groups = len(items), len(np.unique(groups.astype(str)))
         ones = np.ones((1, len(items)))
-        self.weights = np.vstack([ones, bs.item_weights(groups, n_boot, seed)])
+        self.weights = np.vstack([ones, stats.item_weights(groups, n_boot, seed)])
         self.targets = {ACCURACY: ACCURACY, **task_columns(self.df)}
         self.acc = {t: profiles(self.df, c, True, False, self.weights, self.conds)
                     for t, c in self.targets.items()}
         self.resp = {m: profiles(self.df, m, higher_is_better(info, m),
                                  is_full_reference(info, m), self.weights, self.conds)
                      for m in self.metrics}
-        self.rho = {(m, t): _rowwise_spearman(self.resp[m], self.acc[t])
+        self.rho = {(m, t): stats.rowwise_spearman(self.resp[m], self.acc[t])
                     for m in self.metrics for t in self.targets}
 
     def table(self) -> pd.DataFrame:
         """One row per (metric, target): rho, 95% CI, counts."""
         rows = []
         for (m, t), r in self.rho.items():
-            lo, hi = bs.interval(r[1:])
+            lo, hi = stats.interval(r[1:])
             rows.append({"metric": m, "target": t, "alignment": r[0], "low": lo, "high": hi,
                          "n_items": self.n_items, "n_groups": self.n_groups,
                          "n_conditions": int(np.isfinite(self.resp[m][0]).sum()),
@@ -118,7 +97,7 @@ class Alignment:
         for kind, src in (("accuracy", self.acc), ("metric", self.resp)):
             for name, p in src.items():
                 for j, (c, s) in enumerate(self.conds):
-                    lo, hi = bs.interval(p[1:, j])
+                    lo, hi = stats.interval(p[1:, j])
                     rows.append({"outcome": name, "kind": kind, "corruption": c, "severity": s,
                                  "change": p[0, j], "low": lo, "high": hi,
                                  "n": self.n_items})
@@ -132,7 +111,7 @@ class Alignment:
 def paired_difference(samples: dict, a: str, b: str, target: str) -> dict[str, float]:
     """``a`` minus ``b`` on shared bootstrap draws (index 0 = the point estimate)."""
     d = samples[(a, target)] - samples[(b, target)]
-    lo, hi = bs.interval(d[1:])
+    lo, hi = stats.interval(d[1:])
     return {"metric": a, "versus": b, "target": target, "difference": d[0], "low": lo,
             "high": hi}
 
@@ -143,14 +122,14 @@ def condition_means(df: pd.DataFrame, columns: list[str], n_boot: int = 1000,
     df = with_accuracy(df) if ACCURACY not in df else df
     conds = conditions(df)
     items, groups, _ = item_matrix(df, ACCURACY, conds)
-    w = np.vstack([np.ones((1, len(items))), bs.item_weights(groups, n_boot, seed)])
+    w = np.vstack([np.ones((1, len(items))), stats.item_weights(groups, n_boot, seed)])
     rows = []
     for col in columns:
         _, _, m = item_matrix(df, col, conds)
-        means = bs.weighted_nanmean(w, m)
+        means = stats.weighted_nanmean(w, m)
         n = np.isfinite(m).sum(axis=0)
         for j, (c, s) in enumerate([(CLEAN, 0), *conds]):
-            lo, hi = bs.interval(means[1:, j])
+            lo, hi = stats.interval(means[1:, j])
             rows.append({"outcome": col, "corruption": c, "severity": s, "mean": means[0, j],
                          "low": lo, "high": hi, "n": int(n[j])})
     return pd.DataFrame(rows)
@@ -185,7 +164,7 @@ class WithinContentAUROC:
         rows = df[df["corruption"] != CLEAN]
         _, codes = np.unique(rows["group"].astype(str).to_numpy(), return_inverse=True)
         n_groups = int(codes.max()) + 1 if len(codes) else 0
-        counts = np.vstack([np.ones((1, n_groups)), bs.group_counts(n_groups, n_boot, seed)])
+        counts = np.vstack([np.ones((1, n_groups)), stats.group_counts(n_groups, n_boot, seed)])
         self.samples: dict[tuple[str, str], np.ndarray] = {}
         self.pooled: dict[tuple[str, str], float] = {}
         self.n: dict[tuple[str, str], int] = {}
@@ -211,7 +190,7 @@ class WithinContentAUROC:
     def table(self) -> pd.DataFrame:
         rows = []
         for (m, t), smp in self.samples.items():
-            lo, hi = bs.interval(smp[1:])
+            lo, hi = stats.interval(smp[1:])
             rows.append({"metric": m, "target": t, "auroc": smp[0], "low": lo, "high": hi,
                          "pooled_auroc": self.pooled[(m, t)], "n": self.n[(m, t)],
                          "n_groups": self.n_groups, "n_boot": len(smp) - 1})

@@ -17,7 +17,7 @@ Refuters (DoWhy, seeded, ``num_simulations`` each, on at most ``refute_items`` i
 the placebo effects, so p > 0.05 passes), ``random_common_cause`` and ``data_subset_refuter``
 (80%; p-value of the original estimate within the refuted estimates, p > 0.05 passes).
 The 95% CI beside each estimate is the cluster bootstrap over content groups of the paired
-change (:mod:`qbench.causal.bootstrap`).
+change (:mod:`qbench.stats`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from qbench.causal import bootstrap as bs
+from qbench import stats
 from qbench.causal.frame import (
     ACCURACY,
     conditions,
@@ -139,7 +139,7 @@ def _estimate(df, info, metrics, outcomes, conds, refute_accuracy_severities,
     bar = tqdm(total=total, desc="effects", disable=not progress)
     for name, kind, hib, _ in outcomes:
         _, groups, m = item_matrix(df, name, conds, clean=True)
-        w = bs.item_weights(groups, n_boot, seed)
+        w = stats.item_weights(groups, n_boot, seed)
         clean_sd = float(np.nanstd(m[:, 0]))
         for j, (c, s) in enumerate(conds, start=1):
             ok = np.isfinite(m[:, 0]) & np.isfinite(m[:, j])
@@ -165,7 +165,7 @@ def _estimate(df, info, metrics, outcomes, conds, refute_accuracy_severities,
                 row.update(res)
             if ok.sum() >= 2:
                 diff = m[:, j] - m[:, 0]
-                lo, hi = bs.interval(bs.weighted_nanmean(w, diff[:, None])[:, 0])
+                lo, hi = stats.interval(stats.weighted_nanmean(w, diff[:, None])[:, 0])
                 row.update({"low": lo, "high": hi, "paired_mean": float(np.nanmean(diff))})
                 sign = 1.0 if hib else -1.0
                 row["oriented_effect"] = sign * row["estimate"]

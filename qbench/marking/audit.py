@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from qbench import stats
 from qbench.marking.targets import corners, spectral_residual, top_area
 
 # cheap settings per method for the quick preset on a shared 2-core CPU (a smoke-level
@@ -224,15 +225,9 @@ def explain_model(model: nn.Module, task: str, data: AuditImages, methods: list[
 
 def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95
                  ) -> tuple[float, float, float]:
-    """Mean and percentile bootstrap CI of ``values`` (NaNs dropped)."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
-    a = (1 - level) / 2
-    return float(v.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
+    """Mean and percentile bootstrap CI over images of ``values`` (NaNs dropped)."""
+    e = stats.mean_ci(values, n_boot, seed, level)
+    return e.value, e.low, e.high
 
 
 FEATURES = ("gini", "entropy", "tv", "e_corners", "e_centre", "e_frame", "e_salient",
@@ -279,20 +274,15 @@ def detector(rows: pd.DataFrame, n_boot: int = 1000, folds: int = 4, seed: int =
     ok = np.isfinite(score)
     y = df["marked"].to_numpy()
     auc = _auroc(y[ok], score[ok])
-    rng = np.random.default_rng(seed)
-    keys = df["seed"].astype(str) + ":" + df["image"].astype(str)
-    groups = {k: np.flatnonzero((keys == k).to_numpy() & ok) for k in keys.unique()}
-    by_seed = {s: [k for k in groups if k.startswith(f"{s}:")] for s in seeds}
-    boots = []
-    for _ in range(n_boot):
-        pick_seeds = rng.choice(seeds, len(seeds)) if len(seeds) > 1 else seeds
-        idx = np.concatenate([groups[k] for s in pick_seeds
-                              for k in rng.choice(by_seed[s], len(by_seed[s]))])
-        boots.append(_auroc(y[idx], score[idx]))
-    boots = np.asarray(boots)
-    boots = boots[np.isfinite(boots)]
-    lo, hi = (np.quantile(boots, [0.025, 0.975]) if len(boots) else (np.nan, np.nan))
-    return {"auroc": auc, "lo": float(lo), "hi": float(hi), "n": int(ok.sum()),
+    # clusters: an image of a seed (both roles); above them the seeds (a two-stage bootstrap)
+    keys = (df["seed"].astype(str) + ":" + df["image"].astype(str)).to_numpy()
+    names = list(dict.fromkeys(keys))
+    clusters = [np.flatnonzero((keys == k) & ok) for k in names]
+    outer = [[i for i, k in enumerate(names) if k.startswith(f"{s}:")] for s in seeds]
+    boots = stats.cluster_replicates(lambda idx: _auroc(y[idx], score[idx]), clusters, n_boot,
+                                     seed, outer)
+    lo, hi = stats.interval(boots, 0.95, exact_tail=True)
+    return {"auroc": auc, "lo": lo, "hi": hi, "n": int(ok.sum()),
             "features": ",".join(cols), "seeds": len(seeds)}
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from qbench import stats
 from qbench.marking.audit import AuditImages, Pair, run_audit
 from qbench.marking.train import MarkingConfig
 from qbench.marking.zoo import AUDITED_WEIGHT, SWEEP_WEIGHTS, TARGETS, by_name
@@ -126,12 +127,20 @@ def _outputs(model, data, batch_size: int = 256) -> np.ndarray:
                           for s in range(0, len(data), batch_size)]).numpy()
 
 
+def _srcc(out: np.ndarray, y: np.ndarray) -> float:
+    from scipy.stats import spearmanr  # as the models' recorded SRCC (marking.train)
+
+    return spearmanr(out, y).statistic
+
+
+def _accuracy(out: np.ndarray, y: np.ndarray) -> float:
+    return (out.argmax(1) == y).mean()
+
+
 def quality_difference(success: pd.DataFrame, n_boot: int = 300, seed: int = 0
                        ) -> pd.DataFrame:
     """Adds the paired bootstrap CI (over test images) of twin − marked quality (SRCC with the
     pseudo-label, or accuracy): is a drop real or within the test set's noise?"""
-    from scipy.stats import spearmanr
-
     from qbench.marking.data import task_set
     from qbench.models import load
 
@@ -145,20 +154,11 @@ def quality_difference(success: pd.DataFrame, n_boot: int = 300, seed: int = 0
             cache[key] = task_set(r.task, "test", c["size"])
         test = cache[key]
         out_m, out_t = _outputs(marked, test), _outputs(load(r.twin)[0], test)
-        rng = np.random.default_rng(seed)
-        diffs = []
-        for _ in range(n_boot):
-            i = rng.integers(0, len(test), len(test))
-            if r.task == "iqa":
-                d = spearmanr(out_t[i], test.y[i]).statistic - spearmanr(out_m[i],
-                                                                        test.y[i]).statistic
-            else:
-                d = (out_t[i].argmax(1) == test.y[i]).mean() - (out_m[i].argmax(1) ==
-                                                                 test.y[i]).mean()
-            diffs.append(d)
-        lo, hi = np.quantile(diffs, [0.025, 0.975])
-        rows.append({"model": r.model, "quality_drop_lo": float(lo),
-                     "quality_drop_hi": float(hi)})
+        est = stats.paired_bootstrap(_srcc if r.task == "iqa" else _accuracy, out_t, out_m,
+                                     test.y, n_boot=n_boot, seed=seed, exact_tail=True,
+                                     finite_only=False)
+        rows.append({"model": r.model, "quality_drop_lo": est.low,
+                     "quality_drop_hi": est.high})
     return success.merge(pd.DataFrame(rows), on="model", how="left") if rows else success
 
 

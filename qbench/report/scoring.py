@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qbench.leaderboard import stats
+from qbench import stats
 from qbench.report import figures
 from qbench.report.html import page, write_page
 from qbench.store import CLEAN, Store
@@ -59,12 +59,9 @@ def consistency_by_scorer(rows: pd.DataFrame, directions: dict[str, int], n_boot
             continue
         s = np.array([sums[i] for i in counts])
         c = np.array([counts[i] for i in counts])
-        draws = rng.integers(0, len(c), size=(n_boot, len(c)))
-        boots = s[draws].sum(axis=1) / c[draws].sum(axis=1)
-        out.append({"dataset": ds, "scorer": scorer, "rho": float(s.sum() / c.sum()),
-                    "rho_low": float(np.percentile(boots, 2.5)),
-                    "rho_high": float(np.percentile(boots, 97.5)),
-                    "n_items": len(c), "n_groups": int(c.sum())})
+        est = stats.ratio_ci(s, c, n_boot, rng, exact_tail=True)  # one stream for all rows
+        out.append({"dataset": ds, "scorer": scorer, "rho": est.value, "rho_low": est.low,
+                    "rho_high": est.high, "n_items": len(c), "n_groups": int(c.sum())})
     return pd.DataFrame(out, columns=["dataset", "scorer", "rho", "rho_low", "rho_high",
                                       "n_items", "n_groups"])
 
@@ -82,8 +79,8 @@ def curve_table(rows: pd.DataFrame) -> pd.DataFrame:
                                      "low", "high", "n"])
     t = (pd.concat(parts).groupby(["dataset", "scorer", "corruption", "severity"]).value
          .agg(["mean", "std", "count"]).reset_index())
-    half = 1.96 * t["std"].fillna(0) / np.sqrt(t["count"])
-    return t.assign(low=t["mean"] - half, high=t["mean"] + half).rename(columns={"count": "n"})
+    low, high = stats.normal_interval(t["mean"], t["std"].fillna(0), t["count"])
+    return t.assign(low=low, high=high).rename(columns={"count": "n"})
 
 
 def _counts_table(rows: pd.DataFrame, failures: pd.DataFrame) -> str:
