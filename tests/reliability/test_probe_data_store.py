@@ -328,15 +328,16 @@ def test_a_non_utf8_file_name_is_scored_or_failed_and_the_good_images_are_scored
     except OSError:
         pytest.skip("this file system refuses non-UTF-8 names")
     rgb(Path(os.fsdecode(odd)), 9, (24, 24))
+    truncated(Path(os.fsdecode(os.path.join(folder, b"bad\xff.png"))), 8)  # reason names it
     store = Store(tmp_path / "store")
     ds = data.load("imagefolder", root=root)
-    assert len(ds) == 7
+    assert len(ds) == 8
     for _ in range(2):  # the rerun too
         run = _run(store, ds)
-        rows = store.rows(run)
-        assert len(rows) + len(store.failures(run)) == 7
-        assert len(rows) >= 6
+        rows, failures = store.rows(run), store.failures(run)
+        assert len(rows) == 7 and len(failures) == 1
     assert any("\\xe9" in i for i in rows.item)
+    assert "bad\\xff.png" in failures.item.iloc[0] and "cannot decode" in failures.reason.iloc[0]
 
 
 def _deny(monkeypatch, folders: list[Path]) -> None:
@@ -374,7 +375,7 @@ def _deny(monkeypatch, folders: list[Path]) -> None:
     monkeypatch.setattr(qbench.store, "open", opener, raising=False)
 
 
-def test_a_read_only_output_folder_is_one_line(tmp_path, monkeypatch):
+def test_a_read_only_output_folder_is_one_line(tmp_path, monkeypatch, capsys):
     fresh, used = tmp_path / "fresh", tmp_path / "used"
     fresh.mkdir()
     Store(used)
@@ -391,6 +392,16 @@ def test_a_read_only_output_folder_is_one_line(tmp_path, monkeypatch):
             store.write_rows([{"run": "r", "dataset": "d", "item": "i", "corruption": "clean",
                                "severity": 0, "seed": 0, "scorer": "s", "value": 1.0}])
         assert "\n" not in str(err.value) and "cannot write" in str(err.value), err.value
+        from qbench.cli import main
+
+        monkeypatch.setattr("sys.argv", ["qbench", "leaderboard", "show", "--dir",
+                                         str(fresh / "board")])
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_:
+            main()
+        err_text = capsys.readouterr().err
+        assert exit_.value.code == 2 and err_text.count("\n") == 1, err_text
+        assert "cannot write the results store" in err_text
     finally:
         for d in [fresh, *fresh.rglob("*"), used, *used.rglob("*")]:
             if d.is_dir():
