@@ -492,8 +492,8 @@ def paired_bootstrap(stat: Callable[..., float], a, b, target=None, groups=None,
     return Estimate(float(diff(np.arange(n))), low, high, n)
 
 
-# --------------------------------------------------------------------------- bootstrap of a
-# statistic of (pred, target) pairs
+# --------------------------------------------------------------------------- (pred, target)
+# statistics with cluster-bootstrap intervals: vectorised replicates for plcc and srcc
 
 
 def _group_codes(groups, n: int) -> np.ndarray:
