@@ -219,8 +219,9 @@ def leaderboard_add(spec: str, folder: str, no_score: bool, testset: str, root: 
     name = entry["info"]["name"]
     click.echo(f"admitted {name}: " + "; ".join(c["detail"] for c in entry["probe"]["checks"]))
     if not no_score:
-        board.run(_testset(testset, root, n_refs, size, levels), [name], device=device)
-        click.echo(f"scored {name} on {testset}; see `qbench leaderboard show --dir {folder}`")
+        totals = board.run(_testset(testset, root, n_refs, size, levels), [name], device=device)
+        click.echo(f"{board.outcome(name, testset, totals[name])}; see `qbench leaderboard "
+                   f"show --dir {folder}`")
 
 
 def engine_options(fn):
@@ -435,6 +436,32 @@ def run_demo_cmd(out: str, seed: int, quiet: bool, engine: str, device: str) -> 
 
     report = run_demo(out, seed=seed, progress=not quiet, engine=engine, device=device)
     click.echo(f"report: {report.resolve()}")
+
+
+@cli.group("study")
+def study_cmd() -> None:
+    """Studies: list them, run one with a preset (the same as python studies/NAME.py)."""
+
+
+@study_cmd.command("list")
+def study_list() -> None:
+    from qbench import study
+
+    click.echo(f"{'study':<22} {'presets':<14} question")
+    for name in study.names():
+        s = study.get(name)
+        click.echo(f"{name:<22} {','.join(s.presets):<14} {s.question.splitlines()[0][:70]}")
+
+
+@study_cmd.command("run", context_settings={"ignore_unknown_options": True,
+                                            "allow_extra_args": True})
+@click.argument("name")
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def study_run(name: str, options: tuple[str, ...]) -> None:
+    """Run study NAME; OPTIONS are the study's own (see `qbench study run NAME --help`)."""
+    from qbench import study
+
+    study.main(name, list(options))
 
 
 @cli.command("report")

@@ -79,7 +79,7 @@ def _write_synthetic_board(folder: Path, good: str, bad: str) -> None:
 
 def _write_tiny_real_board(folder: Path) -> None:
     """A leaderboard made the real way: a plugin admitted through the probe, a toy metric
-    entered directly, both scored by the engine on the embedded test set (2 references x 2
+    entered directly, both scored by the engine on the embedded test set (3 references x 2
     types x 2 levels) and on a 12-image KADID-10k fixture (MOS ground truth)."""
     board = Leaderboard(folder)
     board.admit("tests.plugins:GoodMeanAbsError")
@@ -89,7 +89,7 @@ def _write_tiny_real_board(folder: Path) -> None:
     entries[metric.info.name] = {"spec": spec, "info": asdict(metric.info),
                                  "added": "2026-01-01T00:00:00+00:00"}
     board.entries_path.write_text(json.dumps(entries, default=list))
-    board.run(testsets.refs_kadid(n_refs=2, size=32, levels=(1, 3),
+    board.run(testsets.refs_kadid(n_refs=3, size=32, levels=(1, 3),
                                   types=["kadid:gaussian_blur", "kadid:white_noise"]),
               progress=False)
     board.run(testsets.real("kadid10k", write_kadid(folder.parent / "kadid")), progress=False)

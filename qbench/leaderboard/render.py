@@ -34,6 +34,8 @@ def render_table(testset: str, board, table: pd.DataFrame) -> str:
         lines.append(f"{row['metric']:22s} {row['kind']:4s} "
                      + " ".join(f"{_ci(row, k):26s}" for _, k in cols)
                      + f" {int(row['n_scored']):7d} {int(row['n_failed']):6d}{flag}")
+        if row.get("note"):  # no statistic on too few items: say how many it needs
+            lines.append(f"{'':27s}{row['note']}")
         if row["n_failed"]:
             lines.append(f"{'':27s}most common failure: {row['top_failure'][:90]}")
     return "\n".join(lines)
