@@ -17,6 +17,13 @@
   and category (``task-aligned`` or ``conventional``);
 * ``summary.json`` -- every metric's alignment and AUROC with CIs, the comparisons and the
   refuters' results (:mod:`qbench.causal.summary`).
+
+A metric may be named like a node of the causal graphs (``content``, ``corruption``,
+``severity``, ``image``, ``treated``, ``accuracy``): such a column is renamed ``metric:<name>``
+while the analyses run (so it never collides with the factor of that name) and every table
+gives it back its own name; only ``graph.gml``, where one node cannot be both, keeps the
+internal name. A metric named like a key column of the table (``item``, ``label``, ``group``)
+cannot be told apart from it and is refused with one line.
 """
 
 from __future__ import annotations
@@ -35,20 +42,51 @@ from qbench.causal.attribution import arrow_strengths
 from qbench.causal.effects import estimate_effects
 from qbench.causal.frame import (
     ACCURACY,
+    KEYS,
     higher_is_better,
     metric_columns,
     oriented,
     task_columns,
     with_accuracy,
 )
-from qbench.causal.graph import stated_graph, write_gml
+from qbench.causal.graph import FACTORS, IMAGE, TREATED, stated_graph, write_gml
 from qbench.causal.summary import build_summary
+from qbench.errors import QbenchError
 
 ALIGNED = ("proxy-confidence", "tg-iqa")
 
 
 def _write(df: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda f: df.to_parquet(f, index=False))
+
+
+RESERVED = (*FACTORS, IMAGE, TREATED, ACCURACY)  # node names of the causal graphs
+
+
+def _aliases(columns: Sequence[str], metrics: Sequence[str]) -> dict[str, str]:
+    """``{metric: internal name}`` for the metrics named like a node of the causal graphs."""
+    keys = [m for m in metrics if m in KEYS and m not in RESERVED]
+    if keys:
+        raise QbenchError(f"metric {keys[0]!r} has the name of a key column of the sweep table "
+                          f"({', '.join(KEYS)}): give the scorer another name")
+    taken, out = set(map(str, columns)), {}
+    for m in metrics:
+        if m in RESERVED:
+            new = f"metric:{m}"
+            while new in taken:
+                new = f"metric:{new}"
+            out[m] = new
+            taken.add(new)
+    return out
+
+
+def _named_back(t: pd.DataFrame, back: Mapping[str, str]) -> pd.DataFrame:
+    """``t`` with every cell (and column) holding an internal metric name given its own."""
+    t = t.rename(columns={k: v for k, v in back.items() if v not in t.columns})
+    for col in t.columns:
+        if t[col].dtype == object or pd.api.types.is_string_dtype(t[col]):
+            t[col] = t[col].map(lambda v: back.get(v, v) if isinstance(v, str) else v)
+    return t
 
 
 def category(metric: str, aligned: Sequence[str] = ALIGNED) -> str:
@@ -66,9 +104,17 @@ def analyze(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]], out: str | 
     """Run every analysis on the sweep table ``df`` and write the tables into ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if metrics is None:
+        metrics = [c for c in metric_columns(df) if c != ACCURACY]
+    alias = _aliases(df.columns, metrics)  # metrics named like a graph node: renamed inside
+    if alias:
+        df = df.rename(columns=alias)
+        info = {alias.get(k, k): v for k, v in info.items()}
+        metrics = [alias.get(m, m) for m in metrics]
+        aligned = tuple(alias.get(a, a) for a in aligned)
+    back = {v: k for k, v in alias.items()}
     df = with_accuracy(df)
-    metrics = [m for m in (metrics if metrics is not None else metric_columns(df))
-               if m in df and df[m].notna().any()]
+    metrics = [m for m in metrics if m in df and df[m].notna().any()]
     say = print if progress else (lambda *a, **k: None)
     tables: dict[str, pd.DataFrame] = {"table": df}
     say(f"analysis: {len(df)} rows, {df['item'].nunique()} items, {len(metrics)} metrics")
@@ -101,10 +147,13 @@ def analyze(df: pd.DataFrame, info: Mapping[str, Mapping[str, Any]], out: str | 
     say("analysis: gcm arrow strengths")
     tables["attribution"] = arrow_strengths(df, info, metrics, max_rows=gcm_rows, seed=seed,
                                            **dict(gcm_options or {}))
+    write_gml(stated_graph([ACCURACY, *metrics]), out / "graph.gml")
+    meta = {back.get(m, m): {**dict(info.get(m, {})), "category": category(m, aligned)}
+            for m in metrics}
+    if back:
+        tables = {name: _named_back(t, back) for name, t in tables.items()}
     for name, t in tables.items():
         _write(t, out / f"{name}.parquet")
-    write_gml(stated_graph([ACCURACY, *metrics]), out / "graph.gml")
-    meta = {m: {**dict(info.get(m, {})), "category": category(m, aligned)} for m in metrics}
     atomic_write(out / "metrics.json", json.dumps(meta, indent=2, default=str).encode())
     atomic_write(out / "summary.json",
                  json.dumps(build_summary(tables, meta), indent=2, allow_nan=False).encode())
