@@ -18,21 +18,24 @@ study measures
     .venv/bin/python studies/marked_models.py --preset full    # 2 seeds (trains seed 1), more
                                                                # images, paper iteration counts
 
+``--no-audit`` rewrites only the model tables and keeps the audit tables in --out.
 Writes results/marked_models/<preset>/: study.json, success/tradeoff/audit_*.parquet,
-gallery.npz, report.html (qbench/report/marked_models.py).
+gallery.npz, report.html (qbench/report/marked_models.py). Options: ``--help``.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from qbench.marking.study import StudyConfig
+from qbench.study import Study, main
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+@dataclass
+class Config(StudyConfig):
+    audit: bool = True  # False: rewrite only the model tables (success, trade-off)
+
 
 PRESETS = {
     # committed seed-0 checkpoints, 8 images per task, cheap explainer settings
@@ -44,40 +47,16 @@ PRESETS = {
 }
 
 
-def main() -> Path:
-    from qbench.device import add_device_argument
+def run(cfg: Config, out: Path) -> dict:
     from qbench.marking.audit import QUICK_OPTIONS
-    from qbench.marking.study import StudyConfig, run
-    from qbench.report import finish_study
+    from qbench.marking.study import run as measure
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    ap.add_argument("--out", default=None, help="default results/marked_models/<preset>")
-    ap.add_argument("--methods", default=None, help="comma-separated explainers (default all)")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    ap.add_argument("--tasks", default="iqa,scenes",
-                    help="audit these tasks (comma-separated); other tasks' audit rows are kept")
-    ap.add_argument("--targets", default="salient,corners,text",
-                    help="audit these targets; other targets' audit rows are kept")
-    ap.add_argument("--no-audit", action="store_true",
-                    help="rewrite only the model tables; keep the audit tables in --out")
-    add_device_argument(ap)  # trains missing checkpoints there; the audit runs on the CPU
-    args = ap.parse_args()
+    measure(cfg, out, audit=cfg.audit)
+    return {"audit_rerun": cfg.audit, "seed": list(cfg.seeds),
+            "method_options": cfg.options if cfg.options is not None else QUICK_OPTIONS}
 
-    torch.set_num_threads(args.threads)
-    cfg = StudyConfig(**PRESETS[args.preset],
-                      methods=tuple(args.methods.split(",")) if args.methods else None,
-                      tasks=tuple(args.tasks.split(",")),
-                      targets=tuple(args.targets.split(",")), device=args.device)
-    out = Path(args.out or f"results/marked_models/{args.preset}")
-    t0 = time.perf_counter()
-    run(cfg, out, audit=not args.no_audit)
-    return finish_study(
-        out, "marked_models", args.preset, audit_rerun=not args.no_audit, config=asdict(cfg),
-        seed=list(cfg.seeds), threads=args.threads,
-        method_options=cfg.options if cfg.options is not None else QUICK_OPTIONS,
-        seconds=time.perf_counter() - t0)
 
+STUDY = Study("marked_models", __doc__, Config, PRESETS, run)
 
 if __name__ == "__main__":
-    main()
+    main(STUDY)

@@ -13,20 +13,23 @@ Measures, on references held out from training (reference-disjoint split of the 
     .venv/bin/python studies/rankiqa.py --preset full
 
 Writes results/rankiqa/<preset>/: study.json, ranking/correlations/ablation/training.parquet,
-report.html (qbench/report/rankiqa.py).
+report.html (qbench/report/rankiqa.py). Options: see ``--help`` (every config field).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from qbench.rankiqa.experiment import StudyConfig
+from qbench.study import Study, main
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+@dataclass
+class Config(StudyConfig):
+    device: str = "cpu"
+    quiet: bool = False
+
 
 PRESETS = {
     # small crops, one source per batch, 8 KADID types for the pseudo-labels (as the shipped
@@ -41,37 +44,16 @@ PRESETS = {
 }
 
 
-def main() -> Path:
-    from qbench.device import add_device_argument
-    from qbench.rankiqa.experiment import StudyConfig, run
-    from qbench.report import finish_study
+def run(cfg: Config, out: Path) -> dict:
+    from qbench.rankiqa.experiment import run as experiment
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=None, help="default results/rankiqa/<preset>")
-    ap.add_argument("--dataset", default="refs",
-                    help="fine-tuning target: refs (FR pseudo-labels) or kadid10k/tid2013/live")
-    ap.add_argument("--root", default=None, help="folder of the real dataset")
-    ap.add_argument("--max-items", type=int, default=None, help="real dataset: subset size")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    ap.add_argument("--quiet", action="store_true")
-    add_device_argument(ap)
-    args = ap.parse_args()
-
-    torch.set_num_threads(args.threads)
-    cfg = StudyConfig(**PRESETS[args.preset], seed=args.seed, dataset=args.dataset,
-                      root=args.root, max_items=args.max_items)
-    out = Path(args.out or f"results/rankiqa/{args.preset}")
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    tables = run(cfg, progress=not args.quiet, device=args.device)
+    tables = experiment(cfg, progress=not cfg.quiet, device=cfg.device)
     for name in ("ranking", "correlations", "ablation", "training"):
         tables[name].to_parquet(out / f"{name}.parquet", index=False)
-    return finish_study(out, "rankiqa", args.preset, config=asdict(cfg), seed=args.seed,
-                        threads=args.threads, device=args.device, splits=tables["info"],
-                        seconds=time.perf_counter() - t0)
+    return {"device": cfg.device, "splits": tables["info"]}
 
+
+STUDY = Study("rankiqa", __doc__, Config, PRESETS, run)
 
 if __name__ == "__main__":
-    main()
+    main(STUDY)

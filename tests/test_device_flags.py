@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # commands that run no model and move no tensor to a device (listings, reports, checks)
 NO_COMPUTE = {"data list", "data show", "corrupt list", "metrics list", "leaderboard show",
-              "report", "doctor", "zoo list", "marking list"}
+              "report", "doctor", "zoo list", "marking list", "study list",
+              "study run"}  # study run passes its options to the study's own --device
 KNOWN_GAPS: set[str] = set()  # computing commands without --device (none)
 STUDIES = ("rankiqa", "explainers", "quality_vs_accuracy", "marked_models")
 
@@ -116,9 +117,15 @@ def test_an_unavailable_device_stops_a_command_before_any_work(no_cuda, monkeypa
     assert not isinstance(result.exception, Stop)
 
 
+def _run_study(name: str):
+    module = _load_study(name)
+    return module.main(module.STUDY)
+
+
 def _load_study(name: str):
     spec = importlib.util.spec_from_file_location(f"study_{name}", ROOT / "studies" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -126,7 +133,11 @@ def _load_study(name: str):
 @pytest.mark.parametrize("study", STUDIES)
 def test_every_study_takes_device_and_refuses_an_unavailable_one(study, no_cuda, monkeypatch,
                                                                  capsys):
-    main = _load_study(study).main
+    module = _load_study(study)
+
+    def main():
+        return module.main(module.STUDY)
+
     monkeypatch.setattr(sys, "argv", [f"{study}.py", "--help"])
     with pytest.raises(SystemExit) as done:
         main()
@@ -136,6 +147,11 @@ def test_every_study_takes_device_and_refuses_an_unavailable_one(study, no_cuda,
         main()
     assert done.value.code == 2
     assert "torch.cuda.is_available() is False" in capsys.readouterr().err
+
+
+def test_study_run_refuses_an_unavailable_device_through_the_studys_own_option(no_cuda):
+    result = CliRunner().invoke(cli, ["study", "run", "rankiqa", "--device", "cuda"])
+    assert result.exit_code == 2
 
 
 # ---------------------------------------------------------------- the CLI passes it on
@@ -183,6 +199,7 @@ def test_rankiqa_commands_load_the_checkpoint_onto_the_device(args, monkeypatch)
 
     seen: dict = {}
     monkeypatch.setattr(models, "load", _recorder(seen, key="map_location"))
+    monkeypatch.setattr(models, "info", lambda name: None)  # "m" passes the early name check
     result = CliRunner().invoke(cli, [*args, "--name" if args[1] == "eval" else "--from",
                                       "x.pt", "--device", "meta"])
     assert isinstance(result.exception, Stop), result.output
@@ -227,7 +244,7 @@ def test_study_passes_device_on(study, module, attr, monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.import_module(module), attr, _recorder(seen))
     monkeypatch.setattr(sys, "argv", [f"{study}.py", "--device", "meta", "--out", str(tmp_path)])
     with pytest.raises(Stop):
-        _load_study(study).main()
+        _run_study(study)
     assert seen["device"] == "meta"
 
 
@@ -240,10 +257,11 @@ def test_explainers_study_puts_images_and_models_on_the_device(monkeypatch, tmp_
     monkeypatch.setattr(data, "load", lambda *a, **k: _Sized(scenes, 8))
     seen: dict = {}
     monkeypatch.setattr(models, "load", _recorder(seen, key="map_location"))
+    monkeypatch.setattr(models, "info", lambda name: None)  # "m" passes the early name check
     monkeypatch.setattr(sys, "argv", ["explainers.py", "--device", "meta", "--images", "2",
                                       "--models", "m", "--out", str(tmp_path)])
     with pytest.raises(Stop):
-        _load_study("explainers").main()
+        _run_study("explainers")
     assert seen["device"] == "meta"
 
 
