@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from qbench.leaderboard import stats as S
-from qbench.leaderboard.stats import Estimate
+from qbench import stats as S
+from qbench.stats import Estimate
 
 
 def clustered(n_items: int, n_groups: int, seed: int = 0, group_sd: float = 1.0):

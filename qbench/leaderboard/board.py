@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qbench import stats
 from qbench.atomic import atomic_write
 from qbench.engine import score
 from qbench.engine.guard import global_state_kept
 from qbench.errors import QbenchError
-from qbench.leaderboard import stats
 from qbench.leaderboard.probe import Check, ProbeReport, probe
 from qbench.leaderboard.testsets import EMBEDDED, TestSet
 from qbench.metrics import create
@@ -248,11 +248,8 @@ def _cluster_mean(values: pd.DataFrame, n_boot: int, seed: int = 0) -> stats.Est
     v = per_ref.to_numpy()
     if len(v) == 0:
         return stats.Estimate(float("nan"), float("nan"), float("nan"), 0)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(v), size=(n_boot, len(v)))
-    boots = v[draws].mean(axis=1)
-    return stats.Estimate(float(values.value.mean()), float(np.percentile(boots, 2.5)),
-                          float(np.percentile(boots, 97.5)), len(values))
+    e = stats.mean_ci(v, n_boot, seed, exact_tail=True)  # per-reference means resampled
+    return stats.Estimate(float(values.value.mean()), e.low, e.high, len(values))
 
 
 def _level_order_row(r: pd.DataFrame, higher_is_better: bool, n_boot: int):

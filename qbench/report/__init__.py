@@ -95,6 +95,10 @@ def finish_study(folder: str | Path, study: str, preset: str, **meta) -> Path:
     record = {"study": study, "preset": preset, **meta, "git_revision": git_revision(),
               "created": datetime.now(UTC).isoformat(timespec="seconds")}
     atomic_write(folder / "study.json", json.dumps(record, indent=2, default=str).encode())
+    if study not in REPORTS:  # a new study may have tables before it has a page
+        print(f"results: {folder.resolve()} (no report registered for study {study!r}: "
+              f"add one to qbench.report.REPORTS)")
+        return folder / "study.json"
     report = build_report(folder)
     print(f"report: {report.resolve()}")
     return report

@@ -224,7 +224,7 @@ def _mean(p: np.ndarray, _t: np.ndarray) -> float:
 
 def mean_ci(values, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float, int]:
     """(mean, low, high, n) over the finite values, percentile bootstrap 95% over items."""
-    from qbench.leaderboard.stats import MIN_ITEMS, bootstrap
+    from qbench.stats import MIN_ITEMS, bootstrap
 
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
