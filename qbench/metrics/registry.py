@@ -80,6 +80,8 @@ def _instantiate(obj: Any, spec: str, device: str) -> Metric:
             params = inspect.signature(obj).parameters
             obj = obj(device=device) if "device" in params else obj()
     except (Exception, SystemExit) as exc:  # a plugin calling sys.exit is an error too
+        if isinstance(exc, QbenchError) and REGISTRY.prefix_of(spec) is not None:
+            raise  # qbench's own families (pyiqa:, task:) already explain themselves
         raise PluginError(f"{spec}: creating the metric raised {type(exc).__name__}: {exc}") \
             from None
     return validate(obj, spec)

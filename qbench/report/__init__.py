@@ -20,7 +20,9 @@ writes a tiny but complete set of its input tables plus ``study.json``: the brow
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,8 @@ from qbench.registry import Registry
 # one report builder per study: ``build(folder) -> Path``; plugins add theirs under the
 # entry-point group "qbench.reports" (or call REPORTS.register(name, "module:build"))
 REPORTS: Registry[Callable[[Path], Path]] = Registry("study report", group="qbench.reports")
+# modules of this package that are infrastructure, not study reports
+_NOT_STUDIES = {"html", "figures", "index", "leaderboard", "scoring"}
 for _study in ("explainers", "marked_models", "quality_vs_accuracy", "rankiqa"):
     REPORTS.register(_study, f"qbench.report.{_study}:build",
                      info=f"qbench.report.{_study}:__doc__")
@@ -74,12 +78,26 @@ def detect(folder: str | Path) -> Found:
 
 
 def study_builder(study: str):
-    """The report builder of ``study``, or a clear error naming the known studies."""
+    """The report builder of ``study``, or a clear error naming the known studies.
+
+    A study registered in :data:`REPORTS` is found there; by convention a module
+    ``qbench/report/<study>.py`` with ``build(folder)`` is found (and registered) too."""
+    known = ", ".join(study_modules()) or "none"
     if study not in REPORTS:
-        raise REPORTS.unknown(study)
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", study) or study in _NOT_STUDIES:
+            raise QbenchError(f"study name {study!r} has no report module; known: {known}")
+        try:
+            module = importlib.import_module(f"qbench.report.{study}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"qbench.report.{study}":
+                raise  # the module exists but one of its imports is missing: show that
+            raise QbenchError(f"no report module qbench/report/{study}.py for study {study!r} "
+                              f"(or register one in qbench.report.REPORTS); known: {known}"
+                              ) from None
+        REPORTS.register(study, getattr(module, "build", None) or module)
     build = REPORTS.get(study)
     if not callable(build):
-        raise QbenchError(f"the report of study {study!r} is not a build(folder) function")
+        raise QbenchError(f"the report of study {study!r} has no build(folder) function")
     return build
 
 
@@ -95,7 +113,12 @@ def finish_study(folder: str | Path, study: str, preset: str, **meta) -> Path:
     record = {"study": study, "preset": preset, **meta, "git_revision": git_revision(),
               "created": datetime.now(UTC).isoformat(timespec="seconds")}
     atomic_write(folder / "study.json", json.dumps(record, indent=2, default=str).encode())
-    if study not in REPORTS:  # a new study may have tables before it has a page
+    try:
+        study_builder(study)
+        has_report = True
+    except QbenchError:
+        has_report = False
+    if not has_report:  # a new study may have tables before it has a page
         print(f"results: {folder.resolve()} (no report registered for study {study!r}: "
               f"add one to qbench.report.REPORTS)")
         return folder / "study.json"
