@@ -55,7 +55,9 @@ def apply(images: torch.Tensor, name: str, severity: int | torch.Tensor, seed: i
     n, _, h, w = images.shape
     sev = severities(severity, n)  # 2.5 or True refused, never truncated
     out = torch.empty_like(images)
-    x = images.detach().to(torch.float32)
+    # values within RANGE_TOLERANCE outside [0, 1] (rounding) pass the check: clamp them so
+    # ops never see a negative Poisson rate or return values above 1
+    x = images.detach().to(torch.float32).clamp(0, 1)
     levels = torch.unique(sev).tolist()
     for s in levels:
         param = c.param(s, table, h, w)

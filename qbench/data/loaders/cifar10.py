@@ -18,9 +18,14 @@ FOLDER = "cifar-10-batches-py"
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise DatasetFormatError("cifar10", str(path), f"cannot unpickle: {exc}") from None
+            obj = pickle.load(f, encoding="bytes")
+    except Exception as exc:  # a damaged pickle raises many types (KeyError, IndexError...)
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise DatasetFormatError("cifar10", str(path),
+                                 f"cannot unpickle: {type(exc).__name__} {text}") from None
+    if not isinstance(obj, dict):
+        raise DatasetFormatError("cifar10", str(path), f"holds {type(obj).__name__}, not a dict")
+    return obj
 
 
 def load_cifar10(root: str | Path, split: str = "test") -> ClassificationSet:
@@ -47,7 +52,11 @@ def load_cifar10(root: str | Path, split: str = "test") -> ClassificationSet:
             raise DatasetFormatError("cifar10", str(path), f"data has shape {arr.shape}, "
                                      "expected Nx3072")
         data.append(arr.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        if not isinstance(batch[b"labels"], list | tuple | np.ndarray):
+            raise DatasetFormatError("cifar10", str(path), "labels are "
+                                     f"{type(batch[b'labels']).__name__}, not a list")
         bad = [x for x in batch[b"labels"] if not (isinstance(x, int | np.integer)
+                                                   and not isinstance(x, bool | np.bool_)
                                                    and 0 <= x < len(classes))]
         if bad:
             raise DatasetFormatError("cifar10", str(path), f"label {bad[0]!r} is not a class "

@@ -10,6 +10,7 @@ distorted image is looked up in its type's folder ``dst_imgs/<type>/`` only and 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -59,7 +60,7 @@ def _level(value, where: str) -> int:
         level = float(value)
     except (TypeError, ValueError):
         raise DatasetFormatError("csiq", where, f"dst_lev {value!r} is not a number") from None
-    if level != level or level != int(level):
+    if not math.isfinite(level) or level != int(level):
         raise DatasetFormatError("csiq", where, f"dst_lev {value!r} is not a whole number")
     return int(level)
 
