@@ -37,6 +37,12 @@ def _refs(size: int = 256, **_) -> ClassificationSet:
     return load_refs(size=size)
 
 
+def _refs_crops(split: str = "all", **kw) -> ClassificationSet:
+    from qbench.data.crops import load_refs_crops
+
+    return load_refs_crops(split=split, **kw)
+
+
 def _real(module: str, func: str, folder: str):
     def load(root: str | Path | None = None, **kw) -> ImageSet:
         import importlib
@@ -65,6 +71,9 @@ for _d in [
     DatasetInfo("refs", "iqa", True,
                 "pristine photographs shipped in installed packages (IQA references)",
                 _refs),
+    DatasetInfo("refs-crops", "classification", True,
+                "square crops of the refs photographs (224 px; no ImageNet labels: use "
+                "--labels clean-prediction; content group = photograph)", _refs_crops),
     DatasetInfo("cifar10", "classification", False, "CIFAR-10, python pickle batches",
                 _real("cifar10", "load_cifar10", "cifar10"), "cifar10"),
     DatasetInfo("imagefolder", "classification", False,
