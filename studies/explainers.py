@@ -17,6 +17,24 @@ run resumes where it stopped (same weights, images and options; anything else re
 Writes results/explainers/<preset>/: study.json, per_image.parquet, summary.parquet,
 comparisons.parquet, sanity.parquet, failures.json, gallery.npz, report.html
 (qbench/report/explainers.py). Options: ``--help``.
+
+Your own images and models::
+
+    studies/explainers.py --dataset imagefolder --root DIR --size 224 \
+        --models mymod:make --methods gradcam gradient
+
+* ``--dataset`` any classification dataset (``scenes``, ``cifar10``, ``imagefolder``:
+  ``DIR/[split/]<class>/<image>``, a registered loader), ``--root``, ``--split``;
+  ``--models`` model specs (anything :func:`qbench.models.load` takes: zoo name, ``.pt``,
+  ``torchvision:ARCH[=PATH]``, ``timm:NAME[=PATH]``, ``module:attr``);
+* ``--size S``: each image's shorter side is resized to S (antialiased bilinear), then the
+  centred S x S crop is taken (:mod:`qbench.data.resize`); masks follow (nearest). Without it
+  the images must share one size, or the study stops with one line saying to pass --size;
+* every method explains the model's **predicted** class, so no labels are needed; the
+  pointing game and its energy version need object masks (``scenes`` has them): on a dataset
+  without masks they are NaN in the tables and "not available" in study.json
+  (``config.ground_truth``), which also records ``--labels`` (``dataset`` or
+  ``clean-prediction``: what the gallery shows as the truth).
 """
 
 from __future__ import annotations

@@ -11,7 +11,30 @@ alignment and within-content AUROC with cluster-bootstrap CIs, gcm arrow strengt
 The task-aligned metrics use the proxy ``scenes-proxy-cnn-s0``, which is none of the six
 evaluated models, so every model is a fair target for them. Writes
 results/quality_vs_accuracy/<preset>/: study.json, store/ (the sweep), the Parquet tables of
-:func:`qbench.causal.analysis.analyze`, graph.gml, report.html. Options: ``--help``.
+:func:`qbench.causal.analysis.analyze` (``table.parquet`` is the wide sweep table),
+graph.gml, summary.json, report.html. Options: ``--help``.
+
+Your own images and models::
+
+    studies/quality_vs_accuracy.py --dataset imagefolder --root DIR --size 224 \
+        --models mymod:make torchvision:resnet18=weights.pt --metrics pyiqa:psnr pyiqa:ssim
+
+* ``--dataset`` any classification dataset (``scenes``, ``cifar10``, ``imagefolder``: ImageNet
+  style ``DIR/[split/]<class>/<image>``, or a registered loader), ``--root``, ``--split``
+  (default ``val`` for folders, else ``test``);
+* ``--models`` model specs, anything :func:`qbench.models.load` takes (zoo name, ``.pt``
+  file, ``torchvision:ARCH[=PATH]``, ``timm:NAME[=PATH]``, ``module:attr``); a spec's scorers
+  are named ``task:<spec with : as .>:correct`` (``task:mymod.make:correct``);
+* ``--size S`` the size policy (:mod:`qbench.data.resize`): each image's shorter side is
+  resized to S (antialiased bilinear), then the centred S x S crop is taken, so photographs
+  of different sizes batch; masks follow (nearest). Without it the images must share one
+  size, or the study stops with one line saying to pass ``--size``;
+* ``--labels dataset`` (default): ``correct`` means "top-1 == the dataset's label", and each
+  model's class count must equal the dataset's; ``--labels clean-prediction``: ``correct``
+  means "top-1 == the model's own top-1 on the clean image" (the flip-rate view; no labels
+  needed), ``loss`` is the cross-entropy of that clean prediction. The choice is recorded in
+  the sweep's run configuration, study.json and summary.json (``ground_truth``);
+* ``--corruptions`` and ``--severities`` a smaller grid (default: all 19 x 1-5).
 """
 
 from __future__ import annotations
@@ -30,10 +53,21 @@ PYIQA_FAST = ("psnr", "psnry", "ssim", "cw_ssim", "fsim", "vif", "gmsd", "nlpd",
 OTHER = ("sharpness", "colorfulness", "proxy-confidence", "tg-iqa")
 
 
+ANALYSIS = ("n_boot", "refute_accuracy_severities", "refute_metric_severities",
+            "refute_metric_max", "num_simulations", "gcm_rows")
+
+
 @dataclass
 class Config:
     metrics: tuple[str, ...]
     models: tuple[str, ...] = field(default_factory=lambda: tuple(task_models("scenes")))
+    dataset: str = "scenes"
+    root: str | None = None
+    split: str | None = None  # None: val for imagefolder, else test
+    size: int | None = None  # shorter side to size, centred crop (qbench.data.resize)
+    labels: str = "dataset"  # or "clean-prediction"
+    corruptions: tuple[str, ...] | None = None  # None: the 19 ImageNet-C corruptions
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
     n_images: int = 40
     n_boot: int = 500
     refute_accuracy_severities: tuple[int, ...] | None = (3, 5)
@@ -45,14 +79,26 @@ class Config:
     device: str = "cpu"
 
     def validate(self) -> None:
-        """Unknown metric or model names fail here, in one line, before any work."""
+        """Unknown metric, model, dataset or corruption names fail here, in one line, before
+        any work."""
+        import qbench.corrupt
         import qbench.metrics
         import qbench.models
+        from qbench.data import classification
+        from qbench.errors import QbenchError
 
+        classification.check(self.dataset, self.labels, self.size)
         for name in self.metrics:
             qbench.metrics.info(name)
+        if not self.models:
+            raise QbenchError("the study needs at least one model (--models SPEC ...)")
         for name in self.models:
             qbench.models.info(name)
+        for name in self.corruptions or ():
+            qbench.corrupt.info(name)
+        bad = [s for s in self.severities if isinstance(s, bool) or s not in (1, 2, 3, 4, 5)]
+        if bad or not self.severities:
+            raise QbenchError(f"severities are 1 to 5, not {list(self.severities)}")
 
 
 PRESETS = {
@@ -65,26 +111,38 @@ PRESETS = {
 
 
 def run(cfg: Config, out: Path) -> dict:
+    import json
     import time
 
+    from qbench.atomic import atomic_write
     from qbench.causal import sweep
     from qbench.causal.analysis import analyze
+    from qbench.data import classification
 
     t0 = time.time()
-    # two runs in one store: metrics and task models are swept separately, so adding a model
-    # later recomputes only the models' scores (same items: same dataset, n_images, seed)
-    store, rid_metrics = sweep.run(out, [], cfg.metrics, n_images=cfg.n_images, seed=cfg.seed,
-                                   device=cfg.device)
-    store, rid_models = sweep.run(out, cfg.models, [], n_images=cfg.n_images, seed=cfg.seed,
-                                  device=cfg.device)
+    common = dict(n_images=cfg.n_images, seed=cfg.seed, device=cfg.device,
+                  dataset=cfg.dataset, root=cfg.root, split=cfg.split, size=cfg.size,
+                  corruptions=cfg.corruptions, severities=cfg.severities)
+    # two runs in one store: task models and metrics are swept separately, so adding a model
+    # later recomputes only the models' scores (same items: same dataset, n_images, seed);
+    # the models first, so that a model that does not fit the dataset stops the study early
+    store, rid_models = sweep.run(out, cfg.models, [], labels=cfg.labels, **common)
+    store, rid_metrics = sweep.run(out, [], cfg.metrics, **common)
     t_sweep = time.time() - t0
     keys = ["item", "label", "group", "corruption", "severity"]
+    # every (item, condition) the models scored is a row, also the clean ones where only
+    # full-reference metrics were asked for (they have no clean score: NaN)
     df = sweep.table(store, rid_metrics).merge(sweep.table(store, rid_models), on=keys,
-                                               how="inner")
-    analysis = {k: v for k, v in asdict(cfg).items()
-                if k not in ("metrics", "models", "n_images", "seed", "device")}
+                                               how="right")
+    analysis = {k: getattr(cfg, k) for k in ANALYSIS}
     analyze(df, store.scorer_info([rid_metrics, rid_models]), out, seed=cfg.seed, **analysis)
-    config = {**asdict(cfg), "dataset": "scenes",
+    run_config = store.manifest(rid_models)["config"]
+    truth = classification.describe(cfg.dataset, run_config["split"], cfg.labels, cfg.size)
+    summary = json.loads((out / "summary.json").read_text())
+    summary["ground_truth"] = truth  # every table's "correct" was measured against this
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2, allow_nan=False).encode())
+    config = {**asdict(cfg), "split": run_config["split"], "ground_truth": truth,
+              "model_specs": run_config.get("model_specs", {}),
               "runs": {"metrics": rid_metrics, "models": rid_models},
               "sweep_seconds": round(t_sweep, 1),
               "analysis_seconds": round(time.time() - t0 - t_sweep, 1),

@@ -252,9 +252,11 @@ def test_explainers_study_puts_images_and_models_on_the_device(monkeypatch, tmp_
     import qbench.data as data
     import qbench.models as models
 
-    scenes = SimpleNamespace(batch=lambda idx: torch.rand(len(idx), 3, 8, 8),
-                             masks=np.zeros((8, 8, 8), np.uint8))
-    monkeypatch.setattr(data, "load", lambda *a, **k: _Sized(scenes, 8))
+    scenes = data.ClassificationSet(
+        name="scenes", split="test", item_ids=[str(i) for i in range(8)],
+        array=np.zeros((8, 8, 8, 3), np.uint8), labels=np.zeros(8, np.int64), classes=["a"],
+        masks=np.zeros((8, 8, 8), np.uint8))
+    monkeypatch.setattr(data, "load", lambda *a, **k: scenes)
     seen: dict = {}
     monkeypatch.setattr(models, "load", _recorder(seen, key="map_location"))
     monkeypatch.setattr(models, "info", lambda name: None)  # "m" passes the early name check
@@ -263,17 +265,6 @@ def test_explainers_study_puts_images_and_models_on_the_device(monkeypatch, tmp_
     with pytest.raises(Stop):
         _run_study("explainers")
     assert seen["device"] == "meta"
-
-
-class _Sized:
-    def __init__(self, inner, n: int) -> None:
-        self.inner, self.n = inner, n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
 
 
 # ---------------------------------------------------------------- the library moves tensors

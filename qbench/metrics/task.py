@@ -9,7 +9,17 @@ For a zoo model ``M`` there are three scorers (MetricInfo kind ``"task"``):
   (higher is better).
 
 They need the labels, so each declares ``MetricInfo.needs_labels`` and the engine passes
-``labels=`` (a LongTensor of the batch's labels). The three scorers of one model share a
+``labels=`` (a LongTensor of the batch's labels).
+
+**Targets other than the dataset's labels.** A :class:`TaskModel` built with ``targets`` (one
+class index per item of the swept set) reads the engine's labels as *item positions* and
+compares with ``targets[position]`` instead. The sweep's ``labels="clean-prediction"`` uses
+this with each model's own top-1 predictions on the clean images: ``correct`` then means
+"agrees with the model's clean prediction" (1 on every clean image), ``loss`` is the
+cross-entropy of the clean prediction, and each model looks up its own targets although the
+engine hands every scorer the same labels.
+
+The three scorers of one model share a
 :class:`TaskModel`, which remembers the last batch it ran: when the engine calls the three
 scorers in turn on the same images, the network runs once (the cache hit is an exact
 ``torch.equal`` test on the images, so a different batch is never served stale results).
@@ -19,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -36,15 +47,31 @@ DESCRIPTIONS = {
 }
 
 
+def model_label(spec: str, prov=None) -> str:
+    """The name of a model in its scorers' names ``task:<label>:<output>``: a zoo name as it
+    is, a ``.pt`` checkpoint file its checkpoint's name, any other spec with ``:`` written
+    ``.`` (``mymod:make`` -> ``mymod.make``, ``torchvision:resnet18`` ->
+    ``torchvision.resnet18``) and a weights path ``=PATH`` written ``@<file stem>``: a scorer
+    name holds exactly two ``:`` (see :func:`qbench.causal.frame.task_columns`)."""
+    spec = str(spec)
+    if spec.endswith(".pt"):
+        return getattr(prov, "name", "") or Path(spec).stem
+    head, eq, path = spec.partition("=")
+    return head.replace(":", ".") + (f"@{Path(path).stem}" if eq else "")
+
+
 class TaskModel:
     """One classifier and a one-batch cache of its per-image outputs."""
 
     def __init__(self, name: str, model: nn.Module, device: str = "cpu",
-                 trained_on: tuple[str, ...] = ()) -> None:
+                 trained_on: tuple[str, ...] = (),
+                 targets: torch.Tensor | None = None) -> None:
         self.name = name
         self.model = model.eval().to(device)
         self.device = device
         self.trained_on = trained_on
+        # per-item class targets: labels then arrive as item positions (see the module doc)
+        self.targets = None if targets is None else torch.as_tensor(targets, dtype=torch.long)
         self.forwards = 0  # how many batches the network actually ran (tests check the cache)
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
         self._lock = threading.Lock()
@@ -56,6 +83,11 @@ class TaskModel:
         if labels.shape != (images.shape[0],):
             raise ValueError(f"{self.name}: {labels.shape[0] if labels.ndim else 0} labels for "
                              f"{images.shape[0]} images")
+        if self.targets is not None:
+            if int(labels.min()) < 0 or int(labels.max()) >= len(self.targets):
+                raise ValueError(f"{self.name}: item positions outside its {len(self.targets)} "
+                                 "targets")
+            labels = self.targets[labels]
         logits = self.logits(images)
         n_classes = logits.shape[1]
         if int(labels.min()) < 0 or int(labels.max()) >= n_classes:
@@ -87,10 +119,13 @@ class TaskScorer:
         if output not in OUTPUTS:
             raise QbenchError(f"task scorer output must be one of {OUTPUTS}, not {output!r}")
         self.task, self.output = task, output
+        what = DESCRIPTIONS[output]
+        if task.targets is not None:
+            what = what.replace("the label", "the model's clean prediction")
         self.info = MetricInfo(f"task:{task.name}:{output}", "1", "task",
                                higher_is_better=HIGHER_IS_BETTER[output],
                                needs_weights=True, trained_on=task.trained_on,
-                               description=f"{DESCRIPTIONS[output]} ({task.name})",
+                               description=f"{what} ({task.name})",
                                needs_labels=True)
 
     def __call__(self, images: torch.Tensor, refs: torch.Tensor | None = None,
@@ -102,16 +137,17 @@ class TaskScorer:
 
 
 def scorers_for(name: str, model: nn.Module | None = None, device: str = "cpu",
-                outputs: Sequence[str] = OUTPUTS, trained_on: tuple[str, ...] = ()
-                ) -> list[TaskScorer]:
-    """The task scorers of zoo model ``name`` (loaded from its checkpoint unless given)."""
+                outputs: Sequence[str] = OUTPUTS, trained_on: tuple[str, ...] = (),
+                targets: torch.Tensor | None = None) -> list[TaskScorer]:
+    """The task scorers of zoo model ``name`` (loaded from its checkpoint unless given);
+    ``targets``: per-item classes compared with instead of the labels (see the module doc)."""
     if model is None:
         from qbench.models import load
 
         model, prov = load(name)
         ds = prov.extra.get("dataset")
         trained_on = (f"{ds}/train",) if ds else ()
-    task = TaskModel(name, model, device=device, trained_on=trained_on)
+    task = TaskModel(name, model, device=device, trained_on=trained_on, targets=targets)
     return [TaskScorer(task, o) for o in outputs]
 
 

@@ -55,11 +55,19 @@ def cam_cell(model: nn.Module, images: torch.Tensor) -> float:
     return images.shape[-1] / seen[0].shape[-1]
 
 
+MASK_METRICS = ("pointing_game", "energy_pointing_game")  # need object masks
+
+
 def _metric_values(model, images, masks, target, maps, cfg: SuiteConfig, cell: float
                    ) -> dict[str, torch.Tensor]:
+    if masks is None:  # a dataset without object masks: localisation is not available (NaN)
+        nan = torch.full((images.shape[0],), float("nan"))
+        local = {m: nan for m in MASK_METRICS}
+    else:
+        local = {"pointing_game": localisation.pointing_game(maps, masks),
+                 "energy_pointing_game": localisation.energy_pointing_game(maps, masks)}
     out = {
-        "pointing_game": localisation.pointing_game(maps, masks),
-        "energy_pointing_game": localisation.energy_pointing_game(maps, masks),
+        **local,
         "gini": complexity.gini(maps),
         "entropy": complexity.entropy(maps),
         "total_variation": complexity.total_variation(maps),
@@ -77,10 +85,13 @@ def _metric_values(model, images, masks, target, maps, cfg: SuiteConfig, cell: f
 
 
 def evaluate_methods(model: nn.Module, model_name: str, images: torch.Tensor,
-                     masks: torch.Tensor, cfg: SuiteConfig, progress=print,
+                     masks: torch.Tensor | None, cfg: SuiteConfig, progress=print,
                      cache: Path | None = None
                      ) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame, list[dict]]:
     """(per-image metric rows, maps by method, sanity rows, failures) for one model.
+
+    ``masks`` (N×H×W object masks) may be None, for a dataset without them: the localisation
+    metrics (:data:`MASK_METRICS`) are then NaN, not available.
 
     With ``cache`` (a folder), each method's complete result is kept there under a key of the
     model's weights, the images, the masks and the method's configuration, so an interrupted
@@ -156,11 +167,13 @@ def _evaluate_method(model, model_name, method, images, masks, target, cell, cfg
     return rows, maps.numpy(), sanity, failures
 
 
-def _inputs_key(model: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> str:
+def _inputs_key(model: nn.Module, images: torch.Tensor, masks: torch.Tensor | None) -> str:
     from qbench.data.cache import array_fingerprint
 
     arrays = {f"param/{k}": v.detach().cpu().numpy() for k, v in model.state_dict().items()}
-    arrays.update(images=images.detach().cpu().numpy(), masks=masks.detach().cpu().numpy())
+    arrays["images"] = images.detach().cpu().numpy()
+    if masks is not None:
+        arrays["masks"] = masks.detach().cpu().numpy()
     return array_fingerprint(arrays)
 
 
