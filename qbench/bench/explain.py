@@ -11,7 +11,9 @@ Same model, same batch, alternating sides, the fastest of ``repeats`` timings co
 * ``deletion_speedup``: the batched deletion game vs a per-image loop that forwards one
   perturbed image per step, as the RISE reference evaluation does (floor >= 5).
 
-The default model is the zoo's ``scenes-vgg-s-s0`` on 64×64 ``scenes`` test images;
+The default model is the zoo's ``scenes-vgg-s-s0`` on 64×64 ``scenes`` test images; any
+other model spec (``efficientnet-lite0``, ``torchvision:ARCH``, ``timm:NAME``, ``module:attr``,
+see :mod:`qbench.models.specs`) gets the same images resized to its declared input size;
 ``model="resnet18"`` uses a seeded, randomly initialised torchvision ResNet-18 at 224 px.
 For a zoo model, ``deletion_by_model`` repeats the deletion pair on the zoo's other two
 architectures (the floor is checked on ``model``'s).
@@ -61,8 +63,12 @@ def _model_and_images(model: str, n: int, device: str = "cpu"
     import qbench.data as data
     import qbench.models as models
 
-    net, _ = models.load(model, map_location=device)
+    net, prov = models.load(model, map_location=device)  # any model spec
     images = data.load("scenes", split="test").batch(range(n))
+    size = prov.extra.get("input_size")
+    if size and size != images.shape[-1]:  # e.g. 224 px for ImageNet models
+        images = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear",
+                                                 antialias=True, align_corners=False).clamp(0, 1)
     return net.to(device), net.cam_layer, images.to(device)
 
 

@@ -34,6 +34,11 @@ class CheckpointError(QbenchError):
     """A checkpoint is missing, or its bytes do not match its recorded sha256."""
 
 
+class ModelSpecError(CheckpointError):
+    """A model spec cannot be resolved (unknown name, missing weight file, unusable file), or
+    the model does not fit what it is used for (class count, input size)."""
+
+
 @dataclass
 class Provenance:
     name: str
@@ -124,14 +129,23 @@ def verify_hash(path: str | Path) -> Provenance:
     return prov
 
 
-def load(name_or_path: str | Path, map_location: str | torch.device = "cpu"
-         ) -> tuple[nn.Module, Provenance]:
-    """The model (eval mode) and provenance of a checkpoint, by zoo name or ``.pt`` path."""
-    p = Path(name_or_path)
-    path = p if p.suffix == ".pt" else find(str(name_or_path))
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
+                    ) -> tuple[nn.Module, Provenance]:
+    """The model (eval mode) and provenance of the checkpoint file ``path`` (hash checked)."""
+    path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint file not found: {path}")
     prov = verify_hash(path)
     model = build(prov.arch, **prov.arch_kwargs)
     model.load_state_dict(torch.load(path, map_location=map_location, weights_only=True))
     return model.eval(), prov
+
+
+def load(name_or_path: str | Path, map_location: str | torch.device = "cpu",
+         layer: str | nn.Module | None = None) -> tuple[nn.Module, Provenance]:
+    """The model (eval mode) and provenance of any model spec: a zoo name, a ``.pt`` path,
+    ``torchvision:``/``timm:`` names, ``module:attr`` or a named model
+    (:func:`qbench.models.specs.load`)."""
+    from qbench.models.specs import load as load_spec
+
+    return load_spec(name_or_path, map_location=map_location, layer=layer)

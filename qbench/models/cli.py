@@ -1,4 +1,4 @@
-"""``qbench zoo``: list, train and verify the classifiers of the zoo."""
+"""``qbench zoo``: list, train and verify the classifiers of the zoo; describe any model spec."""
 
 from __future__ import annotations
 
@@ -79,3 +79,28 @@ def zoo_verify(names: tuple[str, ...], device: str) -> None:
     if failed:
         raise QbenchError(f"{len(failed)} of {len(targets)} zoo checkpoints failed "
                           f"verification: {', '.join(failed)}")
+
+
+@zoo_cmd.command("info")
+@click.argument("spec")
+def zoo_info(spec: str) -> None:
+    """What model SPEC is, without loading its weights where possible.
+
+    SPEC is any model spec: a zoo name, a .pt path, torchvision:ARCH[=PATH],
+    timm:NAME[=PATH], package.module:attr or a named model (efficientnet-lite0)."""
+    from qbench.models import info
+
+    prov = info(spec)
+    extra = dict(prov.extra)
+    classes = extra.get("classes")
+    if classes:
+        extra["classes"] = f"{len(classes)}: {', '.join(map(str, classes[:5]))}" + (
+            ", ..." if len(classes) > 5 else "")
+    click.echo(f"{'name':14} {prov.name}")
+    click.echo(f"{'arch':14} {prov.arch}")
+    if prov.sha256:
+        click.echo(f"{'sha256':14} {prov.sha256}")
+    for key in ("source", "weights", "num_classes", "classes", "input_size", "normalization",
+                "cam_layer"):
+        value = extra.get(key)
+        click.echo(f"{key:14} {value if value not in (None, '') else '-'}")

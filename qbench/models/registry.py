@@ -19,7 +19,8 @@ REGISTRY: Registry[Builder] = Registry("architecture", group="qbench.architectur
 for _name, _target in {"iqa-cnn": "qbench.marking.nets:iqa_cnn",
                        "mark-branch": "qbench.marking.nets:mark_branch",
                        "tgiqa-cnn": "qbench.metrics.aligned:tgiqa_cnn",
-                       "rankiqa-cnn": "qbench.rankiqa.net:build_rank_cnn"}.items():
+                       "rankiqa-cnn": "qbench.rankiqa.net:build_rank_cnn",
+                       "efficientnet-lite0": "qbench.models.lite:efficientnet_lite0"}.items():
     REGISTRY.register(_name, _target)
 
 
