@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # commands that run no model and move no tensor to a device (listings, reports, checks)
 NO_COMPUTE = {"data list", "data show", "corrupt list", "metrics list", "leaderboard show",
-              "report", "doctor", "zoo list", "marking list", "study list",
+              "report", "doctor", "zoo list", "zoo info", "marking list", "study list",
               "study run"}  # study run passes its options to the study's own --device
 KNOWN_GAPS: set[str] = set()  # computing commands without --device (none)
 STUDIES = ("rankiqa", "explainers", "quality_vs_accuracy", "marked_models")
