@@ -453,3 +453,14 @@ def test_zoo_info_describes_any_spec_and_refuses_an_unknown_one_in_one_line():
     out = runner.invoke(cli, ["zoo", "info", "scenes-vgg-s-s9"])  # main() prints it, exit 2
     assert isinstance(out.exception, UnknownModelError)
     assert "did you mean 'scenes-vgg-s-s" in str(out.exception)
+
+
+def test_a_prefixed_spec_whose_weight_file_ends_in_pt_is_not_taken_for_a_checkpoint(tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path / "weights.pt"  # a plain state_dict, no qbench provenance beside it
+    torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), path)
+    model, prov = models.load(f"torchvision:resnet18={path}")
+    assert prov.extra["source"] == "torchvision" and prov.extra["num_classes"] == 3
+    assert model(torch.rand(1, 3, 64, 64)).shape == (1, 3)

@@ -425,11 +425,13 @@ REGISTRY.register("efficientnet-lite0", "qbench.models.lite:MODEL")
 
 def source(spec: str | Path) -> ModelSource:
     """What resolves ``spec`` (an object with ``load(map_location)`` and ``info()``)."""
-    if isinstance(spec, Path) or str(spec).endswith(".pt"):
-        return CheckpointSource(str(spec), Path(spec), "file")
+    if isinstance(spec, Path):
+        return CheckpointSource(str(spec), spec, "file")
     spec = str(spec).strip()
-    if REGISTRY.prefix_of(spec) is not None:
+    if REGISTRY.prefix_of(spec) is not None:  # before the suffix: torchvision:resnet18=w.pt
         return REGISTRY.get(spec)
+    if spec.endswith(".pt"):
+        return CheckpointSource(spec, Path(spec), "file")
     path = _zoo_path(spec)
     if path is not None:
         return CheckpointSource(spec, path, "zoo")
