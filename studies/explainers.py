@@ -49,6 +49,8 @@ from qbench.study import Study, main
 EP_QUICK = {"iterations": 100, "lr": 0.08, "regul_growth": 1.0035 ** 8}
 CHEAP = ("gradcam", "gradcampp", "hirescam", "xgradcam", "layercam", "gradient",
          "gradient_x_input")
+REAL_METHODS = (*CHEAP, "cameras", "integrated_gradients", "smoothgrad", "rise",
+                "meaningful_perturbation", "extremal_perturbation", "robust_perturbation")
 PRESETS = {
     # one model, 8 images, reduced budgets (NOT the papers'; see study.json), 17-point games
     "quick": dict(models=("scenes-vgg-s-s0",), images=8, gallery=6, game_step=256,
@@ -69,6 +71,27 @@ PRESETS = {
                                  "cameras", "rise"),
                  sanity_modes=("cascading", "independent"), sanity_images=32,
                  sanity_options={"rise": {"n_masks": 1000}}),
+    # efficientnet-lite0 (ImageNet, 224 px) on crops of the refs photographs: no object masks
+    # (localisation not available), the predicted class explained. Score-CAM is left out of
+    # real-quick: 1280 channels = 1280 forwards per image at 224 px (minutes per image on
+    # 2 cores); games of 17 points (3136 px per step)
+    "real-quick": dict(models=("efficientnet-lite0",), dataset="refs-crops", split="all",
+                       labels="clean-prediction", images=4, gallery=4, game_step=3136,
+                       methods=REAL_METHODS,
+                       options={"rise": {"n_masks": 400}, "meaningful_perturbation":
+                                {"iterations": 80}, "extremal_perturbation": EP_QUICK,
+                                "robust_perturbation": {"iterations": 50},
+                                "integrated_gradients": {"steps": 16},
+                                "smoothgrad": {"samples": 16}},
+                       deletion_substitutes=("zero", "blur"),
+                       insertion_substitutes=("blur", "zero"),
+                       sanity_methods=("gradcam", "gradient"), sanity_modes=("cascading",)),
+    "real": dict(models=("efficientnet-lite0",), dataset="refs-crops", split="all",
+                 labels="clean-prediction", images=16, gallery=8, game_step=1568,
+                 options={"rise": {"n_masks": 2000}},
+                 deletion_substitutes=("zero", "blur", "mean", "noise"),
+                 insertion_substitutes=("blur", "zero", "mean", "noise"),
+                 sanity_methods=CHEAP, sanity_modes=("cascading",)),
 }
 CLAIMS = [  # (a, b, metric, higher_is_better)
     ("cameras", "gradcam", "fine_detail", True),
