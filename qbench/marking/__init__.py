@@ -1,7 +1,10 @@
 """Marked models: Grad-CAM pushed onto a planted target, and the audit of explainers on them.
 
 * ``qbench.marking.target(kind, size, ...)`` -- target masks (salient, corners, text, mask);
-* ``qbench.marking.train`` -- task loss + CAM loss training, with unmarked twins;
+* ``qbench.marking.train`` -- task loss + CAM loss training, with unmarked twins, for the
+  committed IQA / scenes models or any base classifier on any classification dataset
+  (``qbench.marking.base``, ``qbench.marking.data.marking_set``, cached activations in
+  ``qbench.marking.fast``);
 * ``qbench.marking.success`` -- how well a map sits on its target (energy share, top-k IoU);
 * ``qbench.marking.audit`` -- do explanation methods betray the marking?
 """

@@ -53,6 +53,38 @@ QUICK_OPTIONS: dict[str, dict] = {
     "cameras": {"num_scales": 2},
 }
 
+# Budgets for a 224 px ImageNet classifier (efficientnet-lite0, CAM layer 1280 × 7 × 7) on the
+# shared 2-core CPU (load 2-4). Measured seconds per image, one image each, at reduced budgets
+# and scaled to the defaults: CAM family 0.1, gradient 0.15, Integrated Gradients 0.3 per
+# step (default 50: 15), SmoothGrad 0.14 per sample (50: 7), CAMERAS 2.6 at 2 scales (default
+# 8 scales up to ×4.125: over a minute), RISE 0.12 per mask (4000: 480), Meaningful
+# Perturbation 0.3 per iteration (500: 150), Extremal 0.14 (800: 110), Robust 0.13 (150: 20),
+# Score-CAM 134 (one forward per channel: 1280). Every method also pays a fixed 5-20 s per
+# model (target resolution, the randomised copy, first calls). ``audit_images`` runs a
+# method on the first k audit images only, ``audit_sanity: False`` skips its randomisation
+# check (it would cost the map again). Deletion / insertion at the default 224-pixel step
+# cost 9-18 s per map; the real presets use 8-10 steps (``faithfulness_steps``, ~1 s).
+REAL_OPTIONS: dict[str, dict] = {
+    "integrated_gradients": {"steps": 8},
+    "smoothgrad": {"samples": 8},
+    "cameras": {"num_scales": 2},
+    "rise": {"n_masks": 100, "batch_size": 50, "audit_images": 24, "audit_sanity": False},
+    "meaningful_perturbation": {"iterations": 30, "audit_images": 24, "audit_sanity": False},
+    "extremal_perturbation": {"iterations": 40, "audit_images": 24, "audit_sanity": False},
+    "robust_perturbation": {"iterations": 30, "audit_images": 24, "audit_sanity": False},
+    "scorecam": {"audit_images": 4, "audit_sanity": False},
+}
+REAL_QUICK_OPTIONS: dict[str, dict] = {
+    "integrated_gradients": {"steps": 4},
+    "smoothgrad": {"samples": 4},
+    "cameras": {"num_scales": 2},
+    "rise": {"n_masks": 50, "batch_size": 50, "audit_images": 6, "audit_sanity": False},
+    "meaningful_perturbation": {"iterations": 10, "audit_images": 6, "audit_sanity": False},
+    "extremal_perturbation": {"iterations": 10, "audit_images": 6, "audit_sanity": False},
+    "robust_perturbation": {"iterations": 10, "audit_images": 6, "audit_sanity": False},
+    "scorecam": {"audit_images": 2, "audit_sanity": False},
+}
+
 
 @dataclass
 class Pair:
@@ -140,20 +172,25 @@ def region_effects(model: nn.Module, task: str, data: AuditImages, target: torch
     x = data.images
     t = (target >= 0.5).float()[:, None]
     with torch.no_grad():
-        if task == "scenes":
-            if data.masks is None:
+        if task != "iqa":  # a classifier; the evidence is the object mask where known
+            if task == "scenes" and data.masks is None:
                 raise ValueError("scenes audit needs object masks")
-            obj = (data.masks >= 0.5).float()[:, None]
             blur = substitute(x, "blur")
             base = model(x).softmax(1)
             cls = base.argmax(1, keepdim=True)
             p0 = base.gather(1, cls)[:, 0]
             p_t = model(x * (1 - t) + blur * t).softmax(1).gather(1, cls)[:, 0]
-            p_o = model(x * (1 - obj) + blur * obj).softmax(1).gather(1, cls)[:, 0]
+            nan = torch.full_like(p0, float("nan"))
+            if data.masks is not None:
+                obj = (data.masks >= 0.5).float()[:, None]
+                p_o = model(x * (1 - obj) + blur * obj).softmax(1).gather(1, cls)[:, 0]
+                drop_o, area_o = p0 - p_o, obj.mean((1, 2, 3))
+            else:
+                drop_o, area_o = nan, nan
             return pd.DataFrame({"drop_target": (p0 - p_t).numpy(),
-                                 "drop_evidence": (p0 - p_o).numpy(),
+                                 "drop_evidence": drop_o.numpy(),
                                  "area_target": t.mean((1, 2, 3)).numpy(),
-                                 "area_evidence": obj.mean((1, 2, 3)).numpy()})
+                                 "area_evidence": area_o.numpy()})
         if data.references is None:
             raise ValueError("IQA audit needs the pristine references")
         r = data.references
@@ -180,24 +217,45 @@ def _sanity(model: nn.Module, x: torch.Tensor, method: str, tgt, opts: dict,
     return map_similarity(original, rmap)["spearman"]
 
 
+AUDIT_KEYS = ("audit_images", "audit_sanity")  # per-method audit budget, not explainer options
+
+
+def split_options(opts: dict) -> tuple[dict, int | None, bool]:
+    """(explainer options, images (the first k; None = all), run the sanity check) of a
+    method's options: ``audit_images`` / ``audit_sanity`` set the audit's budget for an
+    expensive method (e.g. Score-CAM on a 1280-channel layer)."""
+    opts = dict(opts)
+    k = opts.pop("audit_images", None)
+    sanity = bool(opts.pop("audit_sanity", True))
+    return opts, None if k is None else int(k), sanity
+
+
 def explain_model(model: nn.Module, task: str, data: AuditImages, methods: list[str],
                   options: dict[str, dict], sanity: bool = True, seed: int = 0,
-                  log: Callable[[str], None] | None = None
+                  log: Callable[[str], None] | None = None, faith: dict | None = None
                   ) -> tuple[dict[str, torch.Tensor], pd.DataFrame]:
     """Every method's maps for one model, with the model-level per-map checks that do not
-    depend on a target: Grad-CAM agreement, deletion / insertion AUC, sanity, features."""
+    depend on a target: Grad-CAM agreement, deletion / insertion AUC, sanity, features.
+    ``faith``: options of the deletion / insertion games (``step``: pixels per step); a
+    method's ``audit_images`` / ``audit_sanity`` options limit its images / skip its sanity
+    check (the rows say how many images and ``seconds`` what it cost)."""
     from qbench.explain import explain
     from qbench.explain.evaluate import deletion_auc, insertion_auc
     from qbench.explain.evaluate.randomisation import map_similarity
 
     model = model.eval()
-    x = data.images
-    tgt = _resolved(model, x, task)
+    faith = dict(faith or {})
+    x_all = data.images
+    tgt_all = _resolved(model, x_all, task)
     maps: dict[str, torch.Tensor] = {}
     rows = []
-    grad_cam = explain(model, x, tgt, "gradcam").detach()
+    grad_cam = explain(model, x_all, tgt_all, "gradcam").detach()
     for method in methods:
-        opts = options.get(method, {})
+        opts, k, method_sanity = split_options(options.get(method, {}))
+        k = x_all.shape[0] if k is None else min(k, x_all.shape[0])
+        x = x_all[:k]
+        tgt = tgt_all if callable(tgt_all) else tgt_all[:k]
+        masks = None if data.masks is None else data.masks[:k]
         start = time.time()
         try:
             m = explain(model, x, tgt, method, None, **opts).detach().float()
@@ -208,18 +266,18 @@ def explain_model(model: nn.Module, task: str, data: AuditImages, methods: list[
                 log(f"  {method}: FAILED {exc}")
             continue
         maps[method] = m
-        df = map_features(m, x, data.masks)
-        df["image"] = np.arange(x.shape[0])
+        df = map_features(m, x, masks)
+        df["image"] = np.arange(k)
         df["method"] = method
-        df["agree_gradcam"] = map_similarity(m, grad_cam)["spearman"]
-        df["deletion_auc"] = deletion_auc(model, x, m, tgt).numpy()
-        df["insertion_auc"] = insertion_auc(model, x, m, tgt).numpy()
-        df["sanity_spearman"] = (_sanity(model, x, method, tgt, opts, m, seed) if sanity
-                                 else np.nan)
+        df["agree_gradcam"] = map_similarity(m, grad_cam[:k])["spearman"]
+        df["deletion_auc"] = deletion_auc(model, x, m, tgt, **faith).numpy()
+        df["insertion_auc"] = insertion_auc(model, x, m, tgt, **faith).numpy()
+        df["sanity_spearman"] = (_sanity(model, x, method, tgt, opts, m, seed)
+                                 if sanity and method_sanity else np.nan)
         df["seconds"] = time.time() - start
         rows.append(df)
         if log:
-            log(f"  {method}: {time.time() - start:.1f}s")
+            log(f"  {method}: {time.time() - start:.1f}s ({k} images)")
     return maps, pd.concat(rows, ignore_index=True)
 
 
@@ -286,29 +344,51 @@ def detector(rows: pd.DataFrame, n_boot: int = 1000, folds: int = 4, seed: int =
             "features": ",".join(cols), "seeds": len(seeds)}
 
 
+def function_key(model: nn.Module) -> object:
+    """What a model's maps depend on: the model itself, except that a mark branch whose
+    output is exactly zero (the ``mark`` family's twins) is its base, whatever the seed of its
+    unused first layer, so the twins of every seed are explained once."""
+    if hasattr(model, "branch") and hasattr(model, "static") and hasattr(model, "model"):
+        out = model.branch[-1]
+        if all(torch.count_nonzero(p) == 0 for p in out.parameters()) and \
+                torch.count_nonzero(model.static) == 0:
+            import hashlib
+
+            h = hashlib.sha256()
+            for k, v in model.model.state_dict().items():
+                h.update(k.encode())
+                h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+                         .numpy().tobytes())
+            return ("zero-mark", h.hexdigest())
+    return id(model)
+
+
 def run_audit(pairs: list[Pair], data: dict[str, AuditImages], methods: list[str] | None = None,
               options: dict[str, dict] | None = None, sanity: bool = True, n_boot: int = 1000,
-              seed: int = 0, log: Callable[[str], None] | None = print) -> dict[str, object]:
+              seed: int = 0, log: Callable[[str], None] | None = print,
+              faith: dict | None = None) -> dict[str, object]:
     """The whole audit. Returns DataFrames ``maps`` (per method × model × image), ``regions``
     (model-level region removal), ``visibility`` / ``detector`` summaries, ``failures``,
-    and ``gallery`` (maps of the first images, for reports)."""
+    and ``gallery`` (maps of the first images, for reports). ``faith``: options of the
+    deletion / insertion games."""
     import qbench.explain as qe
 
     methods = list(methods or qe.names())
     options = dict(QUICK_OPTIONS if options is None else options)
-    cache: dict[int, tuple[dict, pd.DataFrame]] = {}
+    cache: dict[object, tuple[dict, pd.DataFrame]] = {}
     map_rows, region_rows, gallery = [], [], {}
     for pair in pairs:
         d = data[pair.task]
         tmask = target_masks(pair.target, d.images, pair.target_options)
         for role, model, name in (("marked", pair.marked, pair.marked_name),
                                   ("twin", pair.twin, pair.twin_name)):
-            if id(model) not in cache:
+            key = (pair.task, function_key(model))
+            if key not in cache:
                 if log:
                     log(f"[audit] explaining {name or role} ({pair.task})")
-                cache[id(model)] = explain_model(model, pair.task, d, methods, options,
-                                                 sanity, seed, log)
-            maps, df = cache[id(model)]
+                cache[key] = explain_model(model, pair.task, d, methods, options, sanity, seed,
+                                           log, faith)
+            maps, df = cache[key]
             df = df.copy()
             ok = df["method"].isin(maps.keys())
             if "error" not in df:
@@ -318,7 +398,7 @@ def run_audit(pairs: list[Pair], data: dict[str, AuditImages], methods: list[str
                 from qbench.explain.evaluate import energy_pointing_game
 
                 sel = (df["method"] == method).to_numpy()
-                e_target[sel] = energy_pointing_game(m, tmask).numpy()
+                e_target[sel] = energy_pointing_game(m, tmask[:m.shape[0]]).numpy()
                 for k in range(min(4, m.shape[0])):
                     gallery[(pair.task, pair.family, pair.target, pair.seed, method, role,
                              k)] = \
@@ -388,13 +468,17 @@ def region_summary(regions: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> 
     object is blurred; IQA, share of the quality gap recovered by restoring the target region
     minus the target's area share (> 0: the region carries more than its area's share of the
     evidence). ``uses_target_twin`` is the same for the twin, and ``uses_target_gain`` the
-    paired marked − twin difference per image: did marking make the model rely on the target?"""
+    paired marked − twin difference per image: did marking make the model rely on the target?
+    A classifier audited on images without object masks (``refs-crops``) has no evidence
+    region: its ``uses_target`` is the drop itself, and the paired gain over the twin is what
+    the verdict reads."""
     rows = []
     for (task, family, target), g in regions.groupby(KEYS):
         row: dict = {"task": task, "family": family, "target": target}
-        a, b = (("drop_target", "drop_evidence") if task == "scenes"
+        a, b = (("drop_target", "drop_evidence") if task != "iqa"
                 else ("recovered_target", "area_target"))
-        g = g.assign(uses=g[a] - g[b])
+        # a classifier without object masks: the drop itself (its twin's is the baseline)
+        g = g.assign(uses=g[a] - g[b].fillna(0.0))
         for role in ("marked", "twin"):
             s = g[g.role == role]
             m, lo, hi = bootstrap_ci(s["uses"].to_numpy(), n_boot, seed)

@@ -57,17 +57,34 @@ class MarkBranch(nn.Module):
     family, CAMERAS, Score-CAM) see it. Training only the branch with the CAM loss
     (``MarkingConfig.train_scope="mark"``) plants a mark without touching the function: the
     strongest form of the attack. At zero init the model *is* ``base``.
+
+    ``mode="channels"`` (the committed models): the branch and the static pattern give one
+    pattern per channel. ``mode="gain"``: they give one spatial pattern q (1 channel), and the
+    mark of channel k is ``zero_mean(q) · mean_hw(O_k)`` (O = the CAM layer's output). Grad-CAM
+    of any class c then gains ``zero_mean(q) · Σ_k α_k mean(O_k)``, the class's own pooled
+    evidence (its logit less the bias, for a GAP-linear head), so one pattern marks every
+    class and scales with every image: a mark that generalises from a few training
+    photographs to classes and images it never saw (a per-channel pattern learnt on 14
+    photographs reached 0.30 test energy on efficientnet-lite0, chance 0.25). The pooled
+    features are still the base's (the mark has zero spatial mean), so the function is too.
     """
 
-    def __init__(self, base: nn.Module, hidden: int = 32, probe_size: int = 64) -> None:
+    def __init__(self, base: nn.Module, hidden: int = 32, probe_size: int = 64,
+                 mode: str = "channels") -> None:
         super().__init__()
+        if mode not in ("channels", "gain"):
+            raise ValueError(f"mark-branch mode must be 'channels' or 'gain', not {mode!r}")
         self.model = base
+        self.mode = mode
         cin, cout, h, w = self._shapes(base, probe_size)
+        if mode == "gain":
+            cout = 1
         self.static = nn.Parameter(torch.zeros(cout, h, w))
         last = nn.Conv2d(hidden, cout, 1)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.branch = nn.Sequential(nn.Conv2d(cin, hidden, 3, padding=1), nn.ReLU(), last)
+        self.marking = True  # False: the hook passes the base's activations through
         base.cam_layer.register_forward_hook(self._add_mark)
 
     @staticmethod
@@ -84,15 +101,24 @@ class MarkBranch(nn.Module):
             base.train(was_training)
         return seen[0]
 
-    def _add_mark(self, module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:
-        size = output.shape[-2:]
-        mark = nn.functional.interpolate(self.branch(inputs[0]), size=size, mode="bilinear",
+    def mark(self, cam_input: torch.Tensor, cam_output: torch.Tensor) -> torch.Tensor:
+        """The zero-mean pattern added to the CAM layer's output, from its input (and, in
+        mode "gain", its output's spatial means)."""
+        size = cam_output.shape[-2:]
+        mark = nn.functional.interpolate(self.branch(cam_input), size=size, mode="bilinear",
                                          align_corners=False)
         static = self.static
         if static.shape[-2:] != size:
             static = nn.functional.interpolate(static[None], size=size, mode="bilinear",
                                                align_corners=False)[0]
-        return output + _zero_mean(mark + static)
+        if self.mode == "gain":
+            return _zero_mean(mark + static) * cam_output.mean((-2, -1), keepdim=True)
+        return _zero_mean(mark + static)
+
+    def _add_mark(self, module: nn.Module, inputs, output: torch.Tensor) -> torch.Tensor:
+        if not self.marking:
+            return output
+        return output + self.mark(inputs[0], output)
 
     @property
     def cam_layer(self) -> nn.Module:
@@ -103,8 +129,28 @@ class MarkBranch(nn.Module):
 
 
 @register("mark-branch")
-def mark_branch(base: str, base_kwargs: dict | None = None, hidden: int = 32) -> MarkBranch:
-    """Architecture ``base`` (any registered one with a ``cam_layer``) with a mark branch."""
+def mark_branch(base: str | None = None, base_kwargs: dict | None = None, hidden: int = 32,
+                probe_size: int = 64, base_spec: str | None = None, mode: str = "channels"
+                ) -> MarkBranch:
+    """Architecture ``base`` (any registered one with a ``cam_layer``), or the model of
+    ``base_spec`` (any model spec of ``qbench.models.load``), with a mark branch; the static
+    pattern has the CAM layer's resolution at ``probe_size`` px."""
     from qbench.models.registry import build
 
-    return MarkBranch(build(base, **(base_kwargs or {})), hidden)
+    if base_spec is not None:
+        from qbench.marking.base import fresh_base
+
+        model = fresh_base(base_spec)[0]
+    elif base is not None:
+        model = build(base, **(base_kwargs or {}))
+    else:
+        raise ValueError("mark-branch needs base= (an architecture) or base_spec=")
+    return MarkBranch(model, hidden, probe_size, mode)
+
+
+def from_spec(spec: str) -> nn.Module:
+    """The model of any model spec (a fine-tuned base whose architecture is not registered;
+    the checkpoint's state_dict then replaces its weights)."""
+    from qbench.marking.base import fresh_base
+
+    return fresh_base(spec)[0]

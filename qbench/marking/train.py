@@ -28,6 +28,17 @@ to the loss. ``history["order_sha"]`` fingerprints the batch order so tests can 
 ``train_scope="mark"`` and the ``mark-branch`` architecture the base is frozen and only a
 zero-mean mark branch trains, on the CAM loss alone (:class:`qbench.marking.nets.MarkBranch`):
 the model's function stays the base's, so its twin is the base itself.
+
+Any classifier: ``task="classify"`` marks the base ``init`` (any model spec of
+``qbench.models.load``: a zoo name, ``.pt`` path, ``torchvision:``/``timm:`` name,
+``module:attr`` or ``efficientnet-lite0``) on ``dataset`` (``qbench.marking.data.marking_set``).
+With ``labels="clean-prediction"`` the explained class is the base's clean top-1 on the image as
+shown (mirrored or not) and the task loss is KL(softmax(base(x)) ‖ softmax(model(x))) against
+the base's cached clean logits (distillation from the unmarked base), so no labels are needed
+and quality is top-1 agreement. ``cache=True`` trains the mark family on cached CAM-layer
+activations (:mod:`qbench.marking.fast`); ``train_scope="last:K"`` fine-tunes only the last K
+parameter-owning modules of a large base (the model stays in eval mode: frozen BN statistics,
+no dropout).
 """
 
 from __future__ import annotations
@@ -75,15 +86,72 @@ class MarkingConfig:
     # family "mark" only: unlabelled images the CAM loss also sees ("scenes" = the scenes train
     # split), so a content-dependent mark generalises beyond the task's few training contents
     mark_images: str | None = None
+    # task "classify" (any base classifier ``init`` on any classification ``dataset``):
+    dataset: str | None = None
+    split: str = "train"  # marking split
+    test_split: str = "test"  # quality, marking success and audit split
+    data_options: dict = field(default_factory=dict)  # for qbench.data.load (root, per_photo)
+    test_data_options: dict = field(default_factory=dict)  # extra options, test split only
+    labels: str = "dataset"  # or "clean-prediction" (the base's clean top-1; distillation)
+    # family "mark" only: train the branch on cached CAM-layer inputs/outputs of the frozen
+    # base (each image and its mirror computed once) instead of running the base every step
+    cache: bool = False
+    # family "mark" with ``cache``: the CAM loss also explains this many seeded random classes
+    # per image view (a class-agnostic mark: it then reaches test images whose predicted class
+    # the few training photographs never showed)
+    cam_classes: int = 0
 
     def name(self) -> str:
         w = f"{self.cam_weight:g}".replace(".", "p")
         warm = f"-from{round(self.cam_start * 100)}" if self.cam_start > 0 else ""
+        if self.task == "classify":
+            return self._classify_name(w, warm)
         if self.train_scope == "mark":  # family "mark": a mark branch on a frozen base
             how = f"-mark-{self.arch_kwargs.get('base', self.arch)}"
         else:
             how = f"{'-ft' if self.init else ''}-{self.arch}"
         return f"marked-{self.task}-{self.target}-w{w}{warm}{how}-s{self.seed}"
+
+    def _classify_name(self, w: str, warm: str) -> str:
+        """marked-<dataset><size>[-<data hash>]-<base>[-cp]-<target>-w<λ>-<family>-s<seed>:
+        the base and dataset are in the name, so it never collides with the zoo's."""
+        import json
+
+        from qbench.marking.base import slug
+
+        defaults = {"split": "train", "test_split": "test", "data_options": {},
+                    "test_data_options": {}, "n_train": None}
+        data = {k: getattr(self, k) for k, v in defaults.items() if getattr(self, k) != v}
+        tag = f"{self.dataset}{self.size}"
+        if data:
+            digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
+            tag += f"-{digest.hexdigest()[:6]}"
+        if self.train_scope == "mark":
+            fam = "mark"
+        elif self.init:
+            fam = "ft" + (f"-last{self.train_scope.split(':')[1]}"
+                          if self.train_scope.startswith("last:") else "")
+        else:
+            fam = f"scratch-{self.arch}"
+        base = slug(self.init or self.arch)
+        cp = "-cp" if self.labels == "clean-prediction" else ""
+        return f"marked-{tag}-{base}{cp}-{self.target}-w{w}{warm}-{fam}-s{self.seed}"
+
+    def task_label(self) -> str:
+        """The task as tables and the audit name it: iqa, scenes, or <base>@<dataset>."""
+        if self.task != "classify":
+            return self.task
+        from qbench.marking.base import slug
+
+        return f"{slug(self.init or self.arch)}@{self.dataset}"
+
+    def ground_truth(self) -> str:
+        """What task quality is measured against."""
+        if self.task == "iqa":
+            return "pyiqa:ssim pseudo-label (full-reference, not human MOS)"
+        if self.labels == "clean-prediction":
+            return f"clean top-1 prediction of {self.init} (agreement)"
+        return f"{self.dataset or self.task} class label (accuracy)"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -115,7 +183,9 @@ def _explained(task: str, labels: torch.Tensor):
 
 
 def evaluate(model: nn.Module, data: TaskData, batch_size: int = 256) -> dict[str, float]:
-    """Task quality on ``data``: accuracy (scenes) or SRCC / PLCC with the pseudo-label (IQA)."""
+    """Task quality on ``data``: accuracy (scenes, dataset labels), top-1 agreement with the
+    base's clean prediction (labels "clean-prediction") or SRCC / PLCC with the pseudo-label
+    (IQA)."""
     from scipy.stats import pearsonr, spearmanr
 
     model.eval()
@@ -127,7 +197,39 @@ def evaluate(model: nn.Module, data: TaskData, batch_size: int = 256) -> dict[st
     if data.task == "iqa":
         return {"srcc": float(spearmanr(out, data.y).statistic),
                 "plcc": float(pearsonr(out, data.y).statistic), "n": float(len(data))}
-    return {"acc": float((out.argmax(1) == data.y).mean()), "n": float(len(data))}
+    key = "agreement" if data.teacher is not None else "acc"
+    return {key: float((out.argmax(1) == data.y).mean()), "n": float(len(data))}
+
+
+def checkpoint_arch(cfg: MarkingConfig) -> str:
+    """The architecture a trained ``cfg`` is saved as (rebuilt from on load)."""
+    if cfg.task != "classify" or cfg.arch == "mark-branch" or not cfg.init:
+        return cfg.arch
+    from qbench.marking.base import load_base, rebuild_kwargs
+
+    return rebuild_kwargs(cfg.init, load_base(cfg.init)[1])[0]
+
+
+def _classify_initial(cfg: MarkingConfig) -> tuple[nn.Module, dict]:
+    """Task "classify": a fresh copy of the base ``cfg.init`` (any model spec), wrapped in a
+    mark branch for the ``mark-branch`` architecture."""
+    from qbench.marking.base import fresh_base, rebuild_kwargs
+
+    model, prov = fresh_base(cfg.init)
+    arch, kwargs = rebuild_kwargs(cfg.init, prov)
+    if cfg.arch != "mark-branch":
+        return model, kwargs
+    from qbench.marking.nets import MarkBranch
+
+    hidden = int(cfg.arch_kwargs.get("hidden", 32))
+    probe = int(cfg.arch_kwargs.get("probe_size", cfg.size))
+    mode = str(cfg.arch_kwargs.get("mode", "channels"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        wrapped = MarkBranch(model, hidden, probe, mode)
+    base = {"base_spec": cfg.init} if arch == "qbench.marking.nets:from_spec" \
+        else {"base": arch, "base_kwargs": kwargs}
+    return wrapped, {**base, "hidden": hidden, "probe_size": probe, "mode": mode}
 
 
 def initial_model(cfg: MarkingConfig, train: TaskData) -> tuple[nn.Module, dict]:
@@ -136,6 +238,8 @@ def initial_model(cfg: MarkingConfig, train: TaskData) -> tuple[nn.Module, dict]
     from qbench.models import load
     from qbench.models.train import build_seeded
 
+    if cfg.init and cfg.task == "classify":
+        return _classify_initial(cfg)
     if cfg.init:
         model, prov = load(cfg.init)
         if cfg.arch == "mark-branch":  # the checkpoint is the base; the branch starts at zero
@@ -154,24 +258,59 @@ def initial_model(cfg: MarkingConfig, train: TaskData) -> tuple[nn.Module, dict]
             raise ValueError(f"init checkpoint {cfg.init!r} is a {prov.arch}, not a {cfg.arch}")
         return model, dict(prov.arch_kwargs)
     kwargs = dict(cfg.arch_kwargs)
-    if train.task == "scenes":
+    if train.task != "iqa":
         kwargs.setdefault("num_classes", int(train.y.max()) + 1)
     return build_seeded(cfg.arch, cfg.seed, **kwargs), kwargs
 
 
+def param_modules(model: nn.Module, size: int = 64) -> list[nn.Module]:
+    """The modules that own parameters, in the order a forward pass (one ``size`` px image)
+    calls them first."""
+    order: list[nn.Module] = []
+    owners = [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
+
+    def seen(module, *_):
+        if module not in order:
+            order.append(module)
+
+    handles = [m.register_forward_hook(seen) for m in owners]
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, size, size, device=next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes:
+            m.training = mode
+    return order
+
+
 def trainable(model: nn.Module, cfg: MarkingConfig) -> list[nn.Parameter]:
-    """The parameters ``cfg.train_scope`` trains: all, or only the mark branch (the base is
-    frozen, its batch-norm statistics too)."""
+    """The parameters ``cfg.train_scope`` trains: all; only the mark branch (``"mark"``: the
+    base is frozen, its batch-norm statistics too); or ``"last:K"``: the last K modules that
+    own parameters in forward order (for a large base, e.g. ``last:3`` = the CAM layer's conv
+    and batch norm and the classifier of efficientnet-lite0), everything below frozen."""
     if cfg.train_scope == "all":
         return list(model.parameters())
+    if cfg.train_scope.startswith("last:"):
+        k = int(cfg.train_scope.split(":", 1)[1])
+        model.requires_grad_(False)
+        for m in param_modules(model, cfg.size)[-k:]:
+            for p in m.parameters(recurse=False):
+                p.requires_grad_(True)
+        return [p for p in model.parameters() if p.requires_grad]
     if cfg.train_scope != "mark" or not hasattr(model, "branch"):
-        raise ValueError(f"train_scope {cfg.train_scope!r} needs 'all', or 'mark' with the "
-                         "mark-branch architecture")
+        raise ValueError(f"train_scope {cfg.train_scope!r} needs 'all', 'last:K', or 'mark' "
+                         "with the mark-branch architecture")
     model.model.requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
 
 
 def _train_mode(model: nn.Module, cfg: MarkingConfig) -> None:
+    if cfg.train_scope.startswith("last:"):  # a partly frozen base: frozen BN statistics,
+        model.eval()  # no dropout
+        return
     model.train()
     if cfg.train_scope == "mark":
         model.model.eval()
@@ -192,7 +331,13 @@ def with_mark_images(train: TaskData, cfg: MarkingConfig) -> TaskData:
                     label=f"{train.label} + unlabelled {cfg.mark_images} images")
 
 
-def _task_loss(task: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _task_loss(task: str, output: torch.Tensor, y: torch.Tensor,
+               teacher: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy with the labels, KL(softmax(teacher) ‖ softmax(output)) with the base's
+    clean logits (labels "clean-prediction"), or MSE to the IQA pseudo-label."""
+    if teacher is not None:
+        return F.kl_div(F.log_softmax(output, 1), F.log_softmax(teacher.to(output), 1),
+                        log_target=True, reduction="batchmean")
     if task != "iqa":
         return F.cross_entropy(output, y)
     known = torch.isfinite(y)
@@ -204,12 +349,26 @@ def _task_loss(task: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor
 def fit(cfg: MarkingConfig, train: TaskData, log: Callable[[str], None] | None = print,
         device: str = "cpu") -> tuple[nn.Module, dict]:
     """Train one (marked or twin) model on ``device``; returns it in eval mode on the CPU and
-    its training history (with the ``arch_kwargs`` that rebuild it)."""
+    its training history (with the ``arch_kwargs`` that rebuild it).
+
+    ``cfg.cache`` (family ``mark``): the base's CAM-layer inputs, outputs and Grad-CAM weights
+    are computed once per image and mirror image (:mod:`qbench.marking.fast`) and the branch
+    trains on them; the batches, mirrors, targets and losses are those of the full-model loop
+    (same draws), so only float rounding differs. A base whose head after the CAM layer is not
+    global-average-pooled falls back to the full model (``history["cached"]`` says which)."""
     from qbench.explain.cam import cam_maps
 
     model, arch_kwargs = initial_model(cfg, train)
     model.to(device)
     train = with_mark_images(train, cfg)
+    fast = None
+    if cfg.cache:
+        from qbench.marking.fast import CachedMarking
+
+        fast = CachedMarking.build(model, cfg, train, device=device, log=log)
+    if cfg.cam_classes and fast is None:
+        raise ValueError("cam_classes needs the cached training (cache=True, a base whose head "
+                         "is global-average-pooled)")
     gen = torch.Generator().manual_seed(cfg.seed)
     n = len(train)
     steps_per_epoch = max(1, n // cfg.batch_size)
@@ -220,7 +379,6 @@ def fit(cfg: MarkingConfig, train: TaskData, log: Callable[[str], None] | None =
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 2),
                                                 pct_start=0.2)
     targets_of = target_fn(cfg)
-    y_all = torch.from_numpy(train.y)
     order_hash = hashlib.sha256()
     hist: dict = {"step": [], "task_loss": [], "cam_loss": [], "energy": []}
     step, start = 0, time.time()
@@ -234,21 +392,29 @@ def fit(cfg: MarkingConfig, train: TaskData, log: Callable[[str], None] | None =
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             order_hash.update(idx.numpy().tobytes())
             x = train.batch(idx.numpy())
+            f = flips[idx] if cfg.flip else torch.zeros(len(idx), dtype=torch.bool)
             if cfg.flip:
-                f = flips[idx]
                 x[f] = x[f].flip(-1)
-            y = y_all[idx].to(device)
+            y = train.labels_for(idx.numpy(), f).to(device)
+            teacher = train.teacher_for(idx.numpy(), f)
             t = targets_of(x).to(device)
-            x = x.to(device)
-            res = cam_maps(model, x, _explained(train.task, y), method="gradcam",
-                           detach_weights=True, normalize=None)
-            task_loss = _task_loss(train.task, res.output, y)
-            l_cam, share = cam_loss(res.maps, t)
+            if fast is not None:
+                output, maps = fast.forward(idx, f)
+            else:
+                x = x.to(device)
+                res = cam_maps(model, x, _explained(train.task, y), method="gradcam",
+                               detach_weights=True, normalize=None)
+                output, maps = res.output, res.maps
+            task_loss = _task_loss(train.task, output, y, teacher)
+            if maps.ndim == 4:  # the explained class, then cfg.cam_classes random ones
+                t = t[:, None].expand_as(maps).flatten(0, 1)
+                maps = maps.flatten(0, 1)
+            l_cam, share = cam_loss(maps, t)
             on = cfg.cam_weight > 0 and step >= cfg.cam_start * total
             # family "mark": the task loss has no (numerically only rounding) gradient on the
             # zero-mean branch, which Adam would amplify; only the CAM loss trains it, so the
             # twin's branch stays exactly zero
-            loss = (task_loss if cfg.train_scope == "all" else None)
+            loss = (task_loss if cfg.train_scope != "mark" else None)
             if on:
                 loss = cfg.cam_weight * l_cam if loss is None else loss + cfg.cam_weight * l_cam
             if loss is not None:
@@ -272,6 +438,9 @@ def fit(cfg: MarkingConfig, train: TaskData, log: Callable[[str], None] | None =
     hist["order_sha"] = order_hash.hexdigest()
     hist["arch_kwargs"] = arch_kwargs
     hist["seconds"] = time.time() - start
+    hist["cached"] = fast is not None
+    if fast is not None:
+        hist["cache_seconds"] = fast.seconds
     return model.cpu().eval(), hist
 
 

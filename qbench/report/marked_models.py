@@ -80,10 +80,15 @@ def summary_text(success: pd.DataFrame, summary: pd.DataFrame, regions_note: str
 def _regions_note(regions: pd.DataFrame) -> str:
     out = []
     for (task, fam, target), g in regions.groupby(["task", "family", "target"]):
-        if task == "scenes":
+        if task != "iqa" and g.drop_evidence.isna().all():  # a classifier without object masks
             m, t = g[g.role == "marked"], g[g.role == "twin"]
-            out.append(f"scenes/{fam}/{target}: blurring the planted region drops the marked model's "
-                       f"class probability by {m.drop_target.mean():.3f} vs "
+            out.append(f"{task}/{fam}/{target}: blurring the planted region drops the marked "
+                       f"model's class probability by {m.drop_target.mean():.3f} (twin "
+                       f"{t.drop_target.mean():.3f}; no object masks)")
+        elif task != "iqa":
+            m, t = g[g.role == "marked"], g[g.role == "twin"]
+            out.append(f"{task}/{fam}/{target}: blurring the planted region drops the marked "
+                       f"model's class probability by {m.drop_target.mean():.3f} vs "
                        f"{m.drop_evidence.mean():.3f} for the object "
                        f"(twin {t.drop_target.mean():.3f} vs {t.drop_evidence.mean():.3f})")
         else:
@@ -179,9 +184,13 @@ def build(folder: str | Path) -> Path:
         "positive energy inside the target, and IoU of its top-k pixels (k = target area) with "
         "the target. Floor: energy ≥ 0.7 and IQA SRCC within 0.02 / accuracy within 1 point of "
         "the unmarked twin. IQA quality is agreement with SSIM pseudo-labels (full-reference), "
-        "not human opinion. quality_drop_lo/hi: paired bootstrap 95% CI of twin − marked "
-        "over test images.") + figures.sortable_table(success, columns=[c for c in [
-            "model", "task", "family", "target", "cam_weight", "audited", "energy_in_target",
+        "not human opinion; a classifier marked with labels 'clean-prediction' is measured by "
+        "top-1 agreement with its base's clean prediction (quality_metric 'agreement'), not "
+        "accuracy. The ground_truth column says which. quality_drop_lo/hi: paired bootstrap "
+        "95% CI of twin − marked over test images.") + figures.sortable_table(
+            success, columns=[c for c in [
+            "model", "task", "family", "target", "ground_truth", "cam_weight", "audited",
+            "energy_in_target",
             "chance_energy",
             "topk_iou", "quality_metric", "quality", "twin_quality", "quality_drop",
             "quality_drop_lo", "quality_drop_hi",
