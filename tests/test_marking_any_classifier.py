@@ -95,11 +95,15 @@ def _task(root, **kw) -> ClassifierTask:
                           targets=("corners",), family_options=fam, **kw)
 
 
-def test_mark_family_keeps_the_function_marks_the_cam_and_reloads_by_name(tiny):
+def test_mark_family_keeps_the_function_marks_the_cam_and_reloads_by_name(tiny, tmp_path,
+                                                                         monkeypatch):
     from qbench.marking.zoo import train_and_save
     from qbench.models import load
     from qbench.models.checkpoint import user_dir
 
+    # a private zoo: checkpoints of a test-only module must not reach the session's zoo,
+    # where tests that load every zoo name in a fresh interpreter would meet them
+    monkeypatch.setenv("QBENCH_HOME", str(tmp_path / "home"))
     folder, root = tiny
     twin_cfg, marked_cfg = _task(root).configs(0)
     assert "imagefolder32-" in marked_cfg.name() and f"{MODULE}-make-cp" in marked_cfg.name()
