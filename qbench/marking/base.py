@@ -14,36 +14,11 @@ import hashlib
 import re
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from qbench.errors import QbenchError
 
 _LOADED: dict[str, tuple[nn.Module, object]] = {}
-
-
-def _state_sha256(model: nn.Module) -> str:
-    h = hashlib.sha256()
-    for key, value in model.state_dict().items():
-        t = value.detach().cpu().contiguous()
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-def _from_module(spec: str):
-    """``module:attr`` when :func:`qbench.models.load` does not take it (older trees)."""
-    from qbench.models import Provenance
-    from qbench.registry import import_attr
-
-    obj = import_attr(spec)
-    model = obj if isinstance(obj, nn.Module) else obj()
-    if not isinstance(model, nn.Module):
-        raise QbenchError(f"{spec} gave a {type(model).__name__}, not an nn.Module")
-    prov = Provenance(name=spec, arch=spec, arch_kwargs={}, command="", seed=-1,
-                      data_fingerprint="", sha256=_state_sha256(model),
-                      extra={"spec": spec, "source": "module"})
-    return model.eval(), prov
 
 
 def load_base(spec: str):
@@ -57,16 +32,12 @@ def load_base(spec: str):
 
 def fresh_base(spec: str):
     """A new copy of ``spec`` (model, provenance)."""
-    from qbench.models import CheckpointError, load
+    from qbench.models import load
+    from qbench.models.specs import state_sha256
 
-    try:
-        model, prov = load(spec)
-    except CheckpointError:
-        if ":" not in spec or spec.split(":", 1)[0] in ("torchvision", "timm"):
-            raise
-        model, prov = _from_module(spec)
+    model, prov = load(spec)
     if not getattr(prov, "sha256", ""):
-        prov.sha256 = _state_sha256(model)
+        prov.sha256 = state_sha256(model)
     if not hasattr(model, "cam_layer"):
         raise QbenchError(f"base {spec!r} has no cam_layer (the module Grad-CAM reads)")
     return model.eval(), prov
